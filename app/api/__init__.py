@@ -1,0 +1,29 @@
+"""The public JSON API, v1 (design.md §9)."""
+
+from flask import Flask
+
+from ..extensions import api, csrf
+from . import auth, awards, communities, wallets
+
+BLUEPRINTS = (auth.blp, communities.blp, wallets.blp, awards.blp)
+
+
+def register_api(app: Flask) -> None:
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+            },
+            "security": [{"bearerAuth": []}],
+            "info": {
+                "description": "Community public-welfare points: earning, coupons, "
+                "redemption at partner merchants, fund settlement and reconciliation. "
+                "Errors are application/problem+json."
+            },
+        },
+    )
+    api.init_app(app)
+    for blp in BLUEPRINTS:
+        csrf.exempt(blp)
+        api.register_blueprint(blp)

@@ -1,0 +1,54 @@
+"""Tokens and the caller: ``POST /auth/token``, ``DELETE /auth/token``, ``GET /me``."""
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from ... import auth, wallets
+from ...authz import requires
+from ...communities import wallet_of
+from ...extensions import db, limiter
+from ...problems import Unauthorized
+from .schemas import MeSchema, TokenRequest, TokenResponse
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in and the caller")
+
+
+@blp.route("/auth/token", methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+@blp.arguments(TokenRequest)
+@blp.response(201, TokenResponse)
+@blp.doc(security=[])
+def create_token(credentials):
+    """Exchange a username and password for a bearer token."""
+    member = auth.authenticate(credentials["username"], credentials["password"])
+    if member is None:
+        raise Unauthorized("Unknown username or wrong password.")
+    secret, token = auth.issue_token(member)
+    db.session.flush()
+    return {"token": secret, "expires_at": token.expires_at, "user": member}
+
+
+@blp.route("/auth/token", methods=["DELETE"])
+@requires("me.read")
+@blp.response(204)
+def revoke_token():
+    """Revoke the bearer token this request was made with."""
+    auth.revoke_token(auth.bearer_secret())
+
+
+@blp.route("/me", methods=["GET"])
+@requires("me.read")
+@blp.response(200, MeSchema)
+def me():
+    """The caller: roles, community and wallet."""
+    member = auth.api_actor()
+    wallet = None
+    if wallet_of(member) is not None:
+        wallet = wallets.balance(member)
+    return {
+        **{f: getattr(member, f) for f in ("id", "username", "display_name", "role")},
+        "community_id": member.community_id,
+        "merchant_id": member.merchant_id,
+        "community": member.community,
+        "wallet": wallet,
+    }

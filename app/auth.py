@@ -1,0 +1,140 @@
+"""Who is calling: passwords (argon2), revocable bearer tokens, page sessions.
+
+API requests authenticate only with ``Authorization: Bearer``; pages only with
+the Flask-Login session cookie (and CSRF). Keeping the two apart means a
+browser's cookie can never drive the CSRF-exempt API.
+"""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+import argon2
+import argon2.profiles
+import sqlalchemy as sa
+from flask import current_app, g, request
+from flask_login import current_user
+
+from models import ApiToken, Member, utcnow
+
+from .extensions import db, login_manager
+from .problems import Unauthorized
+
+TOKEN_PREFIX = "jf_"
+
+
+def _hasher() -> argon2.PasswordHasher:
+    hasher = current_app.extensions.get("jifen.argon2")
+    if hasher is None:
+        profile = current_app.config.get("ARGON2_PROFILE", "RFC_9106_LOW_MEMORY")
+        hasher = argon2.PasswordHasher.from_parameters(getattr(argon2.profiles, profile))
+        current_app.extensions["jifen.argon2"] = hasher
+    return hasher
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def authenticate(username: str, password: str) -> Member | None:
+    """The active member with these credentials, or None.
+
+    An unknown username still costs one hash verification, so response time
+    does not reveal which usernames exist.
+    """
+    member = db.session.execute(
+        sa.select(Member).where(Member.username == username)
+    ).scalar_one_or_none()
+    hasher = _hasher()
+    if member is None:
+        _verify(hasher, current_app.extensions.setdefault("jifen.dummy_hash", hasher.hash("x")), password)
+        return None
+    if not _verify(hasher, member.password_hash, password) or not member.active:
+        return None
+    if hasher.check_needs_rehash(member.password_hash):
+        member.password_hash = hasher.hash(password)
+    return member
+
+
+def _verify(hasher, password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except argon2.exceptions.VerificationError:
+        return False
+    except argon2.exceptions.InvalidHashError:
+        return False
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_token(member: Member) -> tuple[str, ApiToken]:
+    """A new bearer token for ``member``: the secret to hand out, and its row (digest only)."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ttl = timedelta(days=current_app.config["API_TOKEN_TTL_DAYS"])
+    token = ApiToken(
+        community_id=member.community_id,
+        member_id=member.id,
+        digest=_digest(secret),
+        expires_at=utcnow() + ttl,
+    )
+    db.session.add(token)
+    return secret, token
+
+
+def revoke_token(secret: str) -> None:
+    token = _find_token(secret)
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = utcnow()
+
+
+def _find_token(secret: str) -> ApiToken | None:
+    digest = _digest(secret)
+    token = db.session.execute(
+        sa.select(ApiToken).where(ApiToken.digest == digest)
+    ).scalar_one_or_none()
+    if token is None or not hmac.compare_digest(token.digest, digest):
+        return None
+    return token
+
+
+def bearer_secret() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def api_actor() -> Member:
+    """The member behind this API request's bearer token, or 401."""
+    if "actor" in g:
+        return g.actor
+    secret = bearer_secret()
+    if secret is None:
+        raise Unauthorized("Send 'Authorization: Bearer <token>'; get a token from POST /api/v1/auth/token.")
+    token = _find_token(secret)
+    if token is None or token.revoked_at is not None or token.expires_at <= utcnow():
+        raise Unauthorized("The bearer token is unknown, expired or revoked.")
+    if not token.member.active:
+        raise Unauthorized("This account is disabled.")
+    g.actor = token.member
+    return token.member
+
+
+def page_actor() -> Member:
+    if not current_user.is_authenticated:
+        raise Unauthorized("Sign in first.")
+    return current_user._get_current_object()
+
+
+def current_actor() -> Member:
+    return api_actor() if request.path.startswith("/api/") else page_actor()
+
+
+@login_manager.user_loader
+def _load_member(member_id: str) -> Member | None:
+    member = db.session.get(Member, int(member_id))
+    return member if member is not None and member.active else None

@@ -1,0 +1,150 @@
+"""Who may do what, stated once.
+
+:data:`POLICY` maps each action to a :class:`Grant`. A view declares its action
+with :func:`requires`; the decorator authenticates the caller, loads the
+objects named in the URL (``slug``, ``member_id``...), finds the community they
+belong to and checks the grant. A caller never reaches anything in another
+community: such objects answer 404, exactly as if they did not exist. Actions
+marked ``audited`` leave an :class:`~models.AuditEntry` when they succeed.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+import sqlalchemy as sa
+from flask import g, request
+
+from models import AuditEntry, Award, Community, Member, Merchant, Role
+
+from .auth import current_actor
+from .extensions import db
+from .problems import Forbidden, NotFound
+
+ADMINS = frozenset({Role.FUND_ADMIN})
+EVERYONE = frozenset(Role) - {Role.PLATFORM_ADMIN}
+
+
+@dataclass(frozen=True)
+class Grant:
+    #: Community roles allowed on objects of their own community.
+    roles: frozenset[Role] = frozenset()
+    #: The member the object belongs to may act on it (their own balance...).
+    owner: bool = False
+    #: Platform admins may do this in any community.
+    platform: bool = False
+    #: Successful calls are written to the audit log.
+    audited: bool = False
+
+
+POLICY: dict[str, Grant] = {
+    "me.read": Grant(roles=EVERYONE, platform=True),
+    "community.create": Grant(platform=True, audited=True),
+    "community.read": Grant(roles=EVERYONE, platform=True),
+    "member.create": Grant(roles=ADMINS, platform=True, audited=True),
+    "member.list": Grant(roles=ADMINS | {Role.ORGANIZER}, platform=True),
+    "member.read": Grant(roles=ADMINS, owner=True, platform=True),
+    "merchant.create": Grant(roles=ADMINS, platform=True, audited=True),
+    "award.create": Grant(roles=ADMINS, audited=True),
+    "award.decide": Grant(roles=ADMINS, audited=True),
+    "award.list": Grant(roles=ADMINS, platform=True),
+    "audit.read": Grant(roles=ADMINS, platform=True),
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    community_id: int | None = None
+    owner_id: int | None = None
+
+
+def _by_id(model) -> Callable[[int], object]:
+    def load(value):
+        obj = db.session.get(model, value)
+        if obj is None:
+            raise NotFound(f"No {model.__name__.lower()} {value}.")
+        return obj
+
+    return load
+
+
+def _community_by_slug(slug: str) -> Community:
+    community = db.session.execute(
+        sa.select(Community).where(Community.slug == slug)
+    ).scalar_one_or_none()
+    if community is None:
+        raise NotFound(f"No community '{slug}'.")
+    return community
+
+
+#: URL argument -> (view argument, loader, scope of the loaded object).
+LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
+    "slug": ("community", _community_by_slug, lambda c: Scope(c.id)),
+    "member_id": ("member", _by_id(Member), lambda m: Scope(m.community_id, m.id)),
+    "merchant_id": ("merchant", _by_id(Merchant), lambda m: Scope(m.community_id)),
+    "award_id": ("award", _by_id(Award), lambda a: Scope(a.community_id, a.member_id)),
+}
+
+
+def authorize(actor: Member, action: str, scope: Scope) -> None:
+    """Raise unless ``actor`` may perform ``action`` on objects in ``scope``."""
+    grant = POLICY[action]
+    if actor.role == Role.PLATFORM_ADMIN:
+        if grant.platform:
+            return
+        if scope.community_id is not None and not grant.roles:
+            raise Forbidden("Platform admins cannot do this.")
+        raise Forbidden("Platform admins have read-only access to community data.")
+    if scope.community_id is not None and scope.community_id != actor.community_id:
+        raise NotFound("Not found in your community.")
+    if actor.role in grant.roles:
+        return
+    if grant.owner and scope.owner_id is not None and scope.owner_id == actor.id:
+        return
+    raise Forbidden(f"Your role ({actor.role.value}) may not do this.")
+
+
+def requires(action: str):
+    """Declare a view's action; load URL objects, authorize, audit."""
+    if action not in POLICY:
+        raise KeyError(f"unknown action {action!r}")
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            actor = g.actor = current_actor()
+            scope = Scope()
+            for name in [n for n in kwargs if n in LOADERS]:
+                target, load, scope_of = LOADERS[name]
+                obj = load(kwargs.pop(name))
+                kwargs[target] = obj
+                scope = scope_of(obj)
+            authorize(actor, action, scope)
+            response = view(*args, **kwargs)
+            if POLICY[action].audited and response.status_code < 400:
+                _audit(actor, action, scope, response)
+            return response
+
+        wrapper.required_action = action
+        return wrapper
+
+    return decorator
+
+
+def _audit(actor: Member, action: str, scope: Scope, response) -> None:
+    body = response.get_json(silent=True) if response.is_json else None
+    body = body if isinstance(body, dict) else {}
+    target_id = body.get("id")
+    db.session.add(
+        AuditEntry(
+            community_id=scope.community_id or body.get("community_id"),
+            actor_id=actor.id,
+            action=action,
+            method=request.method,
+            path=request.path[:500],
+            status_code=response.status_code,
+            target_id=target_id if isinstance(target_id, int) else None,
+            remote_addr=request.remote_addr,
+            user_agent=request.user_agent.string[:300] or None,
+        )
+    )

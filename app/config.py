@@ -1,0 +1,79 @@
+"""Configuration, read from the environment (design.md §11a)."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _secret_key(instance_path: str) -> str:
+    """SECRET_KEY from the environment, else one kept in the instance folder.
+
+    A generated per-process key would sign people out on every restart and
+    differ between gunicorn workers; a key file survives both.
+    """
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(instance_path) / 'jifen.sqlite'}"
+    # Platforms hand out postgres:// URLs; SQLAlchemy wants an explicit driver.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_environment(instance_path: str) -> dict:
+    database_url = _database_url(instance_path)
+    redis_url = os.environ.get("REDIS_URL")
+    config = {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE"),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),
+        "JIFEN_SIGNING_KEYS": os.environ.get("JIFEN_SIGNING_KEYS"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() == "true",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+    }
+    return config
+
+
+DEFAULTS = {
+    "API_TITLE": "Jifen",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    #: Swagger UI is served from the swagger-ui-bundle package, not a CDN.
+    "OPENAPI_SWAGGER_UI_URL": "/api/docs/static/",
+    "BABEL_DEFAULT_LOCALE": "zh",
+    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    "LANGUAGES": ("zh", "en"),
+    "WTF_CSRF_TIME_LIMIT": None,
+    #: Bearer tokens live this long unless revoked first.
+    "API_TOKEN_TTL_DAYS": 30,
+    #: Idempotency keys and their stored responses live at least this long.
+    "IDEMPOTENCY_TTL_HOURS": 24,
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    "PAGE_SIZE_DEFAULT": 50,
+    "PAGE_SIZE_MAX": 200,
+}

@@ -1,0 +1,119 @@
+"""``Idempotency-Key`` for every value-moving write.
+
+The first request with a key inserts the key row inside its own database
+transaction, runs, and stores its response in that row before the request's
+single commit. A retry finds the row and gets the stored response back byte
+for byte; a retry with another body is a 409. Concurrent requests with one key
+meet at the unique ``(member_id, key)`` index: the database makes the later
+ones wait for the first to commit, after which they replay its response, so
+the effect happens exactly once. A request that fails rolls back its key row
+with everything else, having changed nothing, and may be retried.
+"""
+
+import hashlib
+import json
+from datetime import timedelta
+from functools import wraps
+
+import sqlalchemy as sa
+from flask import Response, current_app, g, request
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
+
+from models import IdempotencyKey, utcnow
+
+from .extensions import db
+from .problems import Conflict, Problem
+
+HEADER = "Idempotency-Key"
+HEADER_DOC = {
+    "in": "header",
+    "name": HEADER,
+    "required": True,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "Unique per request; a retry with the same key and body replays the first response.",
+}
+
+
+class IdempotencyKeyRequired(Problem):
+    status, slug, title = 400, "idempotency-key-required", "Idempotency-Key header required"
+
+
+class IdempotencyKeyReused(Conflict):
+    slug, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
+
+
+def fingerprint() -> str:
+    raw = request.get_data(cache=True)
+    try:
+        body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        body = raw
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def idempotent(view):
+    """Make a write view replay its first response for a repeated key."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get(HEADER, "").strip()
+        if not key:
+            raise IdempotencyKeyRequired(
+                f"This request moves value; send a unique '{HEADER}' header "
+                "(e.g. a UUID) and reuse it when retrying."
+            )
+        if len(key) > 255:
+            raise IdempotencyKeyRequired(f"'{HEADER}' is at most 255 characters.")
+        member_id = g.actor.id
+        digest = fingerprint()
+        stored = _stored(member_id, key)
+        if stored is not None:
+            return _replay(stored, digest)
+        row = IdempotencyKey(
+            community_id=g.actor.community_id,
+            member_id=member_id,
+            key=key,
+            fingerprint=digest,
+            expires_at=utcnow() + timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"]),
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+        except IntegrityError:
+            return _replay(_stored(member_id, key), digest)
+        response = view(*args, **kwargs)
+        if response.status_code < 400:
+            row.status_code = response.status_code
+            row.content_type = response.content_type
+            row.body = response.get_data()
+        return response
+
+    return Blueprint.doc(parameters=[HEADER_DOC])(wrapper)
+
+
+def _stored(member_id: int, key: str) -> IdempotencyKey | None:
+    stored = db.session.execute(
+        sa.select(IdempotencyKey).where(
+            IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
+        )
+    ).scalar_one_or_none()
+    if stored is not None and stored.expires_at <= utcnow():
+        db.session.delete(stored)
+        db.session.flush()
+        return None
+    return stored
+
+
+def _replay(stored: IdempotencyKey, digest: str) -> Response:
+    if stored.fingerprint != digest:
+        raise IdempotencyKeyReused(
+            f"This '{HEADER}' was first used for a different request; "
+            "use a new key for a new request."
+        )
+    response = Response(stored.body, status=stored.status_code, content_type=stored.content_type)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response

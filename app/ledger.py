@@ -1,0 +1,205 @@
+"""The one way value moves: :func:`post` (and :func:`reverse`, which calls it).
+
+Domain services build a list of ``(account, amount)`` legs and call
+:func:`post`; it checks the legs balance per unit, writes the transaction and
+its entries, and moves each account balance with a guarded ``UPDATE`` that the
+database refuses when a non-source account would go negative. Nothing here
+commits: the request (or CLI command) that called it commits once, or rolls
+everything back.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from models import (
+    SOURCE_KINDS,
+    Account,
+    AccountKind,
+    Fund,
+    LedgerEntry,
+    LedgerTransaction,
+    TransactionKind,
+    Unit,
+)
+from models.ledger import POINTS_KINDS
+
+from .extensions import db
+from .problems import Conflict, Problem
+
+Leg = tuple[Account, int]
+
+
+class UnbalancedTransaction(Problem):
+    status, slug, title = 500, "unbalanced-transaction", "Ledger transaction does not balance"
+
+
+class InsufficientBalance(Conflict):
+    slug, title = "insufficient-balance", "Insufficient balance"
+
+
+class AlreadyReversed(Conflict):
+    slug, title = "already-reversed", "Transaction already reversed"
+
+
+def account_key(kind: AccountKind, *, member_id=None, merchant_id=None, fund=None) -> str:
+    if member_id is not None:
+        return f"{kind.value}:member:{member_id}"
+    if merchant_id is not None:
+        return f"{kind.value}:merchant:{merchant_id}"
+    if fund is not None:
+        return f"{kind.value}:{Fund(fund).value}"
+    return kind.value
+
+
+def ensure_account(
+    community_id: int, kind: AccountKind, *, member_id=None, merchant_id=None, fund=None
+) -> Account:
+    """The community's account of this kind and owner, created on first use.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` makes concurrent first uses safe.
+    """
+    key = account_key(kind, member_id=member_id, merchant_id=merchant_id, fund=fund)
+    account = db.session.execute(
+        sa.select(Account).where(Account.community_id == community_id, Account.key == key)
+    ).scalar_one_or_none()
+    if account is not None:
+        return account
+    values = dict(
+        community_id=community_id,
+        kind=kind,
+        unit=Unit.POINTS if kind in POINTS_KINDS else Unit.FEN,
+        key=key,
+        member_id=member_id,
+        merchant_id=merchant_id,
+        fund=fund,
+        balance=0,
+        may_go_negative=kind in SOURCE_KINDS,
+    )
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(Account).values(**values).on_conflict_do_nothing(index_elements=["community_id", "key"])
+    )
+    return db.session.execute(
+        sa.select(Account).where(Account.community_id == community_id, Account.key == key)
+    ).scalar_one()
+
+
+def post(
+    community_id: int,
+    kind: TransactionKind,
+    legs: Sequence[Leg],
+    *,
+    memo: str,
+    reference: str | None = None,
+    reverses: LedgerTransaction | None = None,
+    actor_id: int | None = None,
+) -> LedgerTransaction:
+    """Record one balanced transaction and move the balances it touches.
+
+    Raises :class:`InsufficientBalance` (naming the account) when a guarded
+    update finds a non-source account would go below zero.
+    """
+    legs = [(account, amount) for account, amount in legs if amount != 0]
+    _check_balanced(community_id, legs)
+    txn = LedgerTransaction(
+        community_id=community_id,
+        kind=kind,
+        memo=memo,
+        reference=reference,
+        reverses_id=reverses.id if reverses is not None else None,
+        actor_id=actor_id,
+    )
+    db.session.add(txn)
+    db.session.flush()
+    db.session.execute(
+        sa.insert(LedgerEntry),
+        [
+            dict(
+                community_id=community_id,
+                transaction_id=txn.id,
+                account_id=account.id,
+                unit=account.unit,
+                amount=amount,
+            )
+            for account, amount in legs
+        ],
+    )
+    for account_id, amount in sorted(_net_by_account(legs).items()):
+        _move_balance(account_id, amount)
+    return txn
+
+
+def reverse(
+    original: LedgerTransaction, *, memo: str, actor_id: int | None = None
+) -> LedgerTransaction:
+    """Post the mirror image of ``original``; a transaction is reversed at most once."""
+    if original.kind == TransactionKind.REVERSAL:
+        raise Conflict("A reversal cannot itself be reversed; post a new transaction instead.")
+    already = db.session.execute(
+        sa.select(LedgerTransaction.id).where(
+            LedgerTransaction.community_id == original.community_id,
+            LedgerTransaction.reverses_id == original.id,
+        )
+    ).scalar_one_or_none()
+    if already is not None:
+        raise AlreadyReversed(f"Transaction {original.id} was already reversed by {already}.")
+    accounts = {
+        a.id: a
+        for a in db.session.execute(
+            sa.select(Account).where(Account.id.in_({e.account_id for e in original.entries}))
+        ).scalars()
+    }
+    legs = [(accounts[e.account_id], -e.amount) for e in original.entries]
+    return post(
+        original.community_id,
+        TransactionKind.REVERSAL,
+        legs,
+        memo=memo,
+        reverses=original,
+        actor_id=actor_id,
+    )
+
+
+def _check_balanced(community_id: int, legs: Sequence[Leg]) -> None:
+    if len(legs) < 2:
+        raise UnbalancedTransaction("A transaction needs at least two non-zero entries.")
+    totals: dict[Unit, int] = defaultdict(int)
+    for account, amount in legs:
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise UnbalancedTransaction(f"Amounts are integers, got {amount!r}.")
+        if account.community_id != community_id:
+            raise UnbalancedTransaction("Every entry must belong to the transaction's community.")
+        totals[account.unit] += amount
+    unbalanced = {unit.value: total for unit, total in totals.items() if total}
+    if unbalanced:
+        raise UnbalancedTransaction(f"Entries do not sum to zero per unit: {unbalanced}.")
+
+
+def _net_by_account(legs: Iterable[Leg]) -> dict[int, int]:
+    net: dict[int, int] = defaultdict(int)
+    for account, amount in legs:
+        net[account.id] += amount
+    return {account_id: amount for account_id, amount in net.items() if amount}
+
+
+def _move_balance(account_id: int, amount: int) -> None:
+    """The guarded update: the WHERE clause, not a prior read, decides."""
+    result = db.session.execute(
+        sa.update(Account)
+        .where(
+            Account.id == account_id,
+            sa.or_(Account.may_go_negative, Account.balance + amount >= 0),
+        )
+        .values(balance=Account.balance + amount)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise InsufficientBalance(
+            f"Account {account_id} does not hold the {-amount} needed.", account_id=account_id
+        )
+    loaded = db.session.identity_map.get(db.session.identity_key(Account, account_id))
+    if loaded is not None:
+        db.session.expire(loaded, ["balance"])

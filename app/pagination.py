@@ -1,0 +1,64 @@
+"""Cursor pagination: newest first, keyed on the row id, stable under inserts."""
+
+import base64
+import binascii
+import json
+
+import marshmallow as ma
+from flask import current_app
+
+from .extensions import db
+from .problems import InvalidInput
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        before = json.loads(raw)["before"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        raise InvalidInput(
+            "The cursor is not one this API returned.", errors={"query": {"cursor": ["Invalid."]}}
+        ) from error
+    if not isinstance(before, int):
+        raise InvalidInput("The cursor is not one this API returned.", errors={"query": {"cursor": ["Invalid."]}})
+    return before
+
+
+class PageArgs(ma.Schema):
+    cursor = ma.fields.String(metadata={"description": "next_cursor from the previous page"})
+    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=200))
+
+
+def page(fetch, args: dict) -> dict:
+    """Call ``fetch(before=..., limit=...)`` for one page and wrap it with a cursor."""
+    limit = args.get("limit") or current_app.config["PAGE_SIZE_DEFAULT"]
+    items = fetch(before=decode_cursor(args.get("cursor")), limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_cursor": encode_cursor(items[-1].id) if more else None}
+
+
+def page_schema(item_schema, name: str) -> type[ma.Schema]:
+    return ma.Schema.from_dict(
+        {
+            "items": ma.fields.List(ma.fields.Nested(item_schema)),
+            "next_cursor": ma.fields.String(allow_none=True),
+        },
+        name=name,
+    )
+
+
+def newest_first(query, id_column):
+    """A ``fetch`` for :func:`page` over a select of one model."""
+
+    def fetch(before, limit):
+        paged = query if before is None else query.where(id_column < before)
+        return db.session.execute(paged.order_by(id_column.desc()).limit(limit)).scalars().all()
+
+    return fetch

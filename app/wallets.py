@@ -1,0 +1,94 @@
+"""Reading a wallet: balance, its yuan value, and the history behind it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from models import Account, LedgerEntry, LedgerTransaction, Member
+
+from .communities import wallet_of
+from .extensions import db
+from .money import points_value
+from .problems import NotFound
+
+
+@dataclass(frozen=True)
+class Balance:
+    member_id: int
+    points: int
+    value_fen: int
+    remainder_centipoints: int
+    points_per_yuan: int
+
+
+def wallet_or_404(member: Member) -> Account:
+    wallet = wallet_of(member)
+    if wallet is None:
+        raise NotFound(f"Member {member.id} ({member.role.value}) holds no points wallet.")
+    return wallet
+
+
+def balance(member: Member) -> Balance:
+    wallet = wallet_or_404(member)
+    rate = member.community.points_per_yuan
+    value = points_value(wallet.balance, rate)
+    return Balance(member.id, wallet.balance, value.value_fen, value.remainder_centipoints, rate)
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    id: int
+    transaction_id: int
+    kind: str
+    memo: str
+    points: int
+    balance_after: int
+    reverses_id: int | None
+    created_at: datetime
+
+
+def history(member: Member, *, before: int | None, limit: int) -> list[HistoryLine]:
+    """Wallet entries newest first, each with the balance right after it.
+
+    The running balance comes from a window over the wallet's own entries, in
+    the same statement as the page, so it always agrees with the entries shown.
+    """
+    wallet = wallet_or_404(member)
+    running = (
+        sa.select(
+            LedgerEntry.id,
+            LedgerEntry.transaction_id,
+            LedgerEntry.amount,
+            sa.func.sum(LedgerEntry.amount).over(order_by=LedgerEntry.id).label("balance_after"),
+        )
+        .where(LedgerEntry.account_id == wallet.id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            running,
+            LedgerTransaction.kind,
+            LedgerTransaction.memo,
+            LedgerTransaction.reverses_id,
+            LedgerTransaction.created_at,
+        )
+        .join(LedgerTransaction, LedgerTransaction.id == running.c.transaction_id)
+        .order_by(running.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(running.c.id < before)
+    return [
+        HistoryLine(
+            id=row.id,
+            transaction_id=row.transaction_id,
+            kind=row.kind.value,
+            memo=row.memo,
+            points=row.amount,
+            balance_after=row.balance_after,
+            reverses_id=row.reverses_id,
+            created_at=row.created_at,
+        )
+        for row in db.session.execute(query)
+    ]

@@ -1,0 +1,6 @@
+from . import blp
+
+
+@blp.route("/")
+def index():
+    return "Jifen"

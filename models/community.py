@@ -1,0 +1,145 @@
+"""Communities, their members and merchants, and API tokens.
+
+A deployment serves many communities. Every community-owned row carries
+``community_id`` and a ``UNIQUE (community_id, id)`` key, so children refer to
+parents through composite foreign keys and the database itself refuses a row
+that points into another community.
+"""
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, enum_column_type, utcnow
+
+
+class Role(enum.StrEnum):
+    RESIDENT = "resident"
+    ORGANIZER = "organizer"
+    MERCHANT_STAFF = "merchant_staff"
+    FUND_ADMIN = "fund_admin"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+#: Roles whose holders are residents too and so own a points wallet.
+WALLET_ROLES = frozenset({Role.RESIDENT, Role.ORGANIZER, Role.FUND_ADMIN})
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    #: This row's id is the ``community_id`` every other table carries.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    #: Points worth one yuan; each redemption stores the rate it used.
+    points_per_yuan: Mapped[int] = mapped_column(default=50)
+    #: Manual awards or deductions above this many points wait for a second fund admin.
+    award_approval_threshold: Mapped[int] = mapped_column(default=1000)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint("points_per_yuan > 0", name="points_per_yuan_positive"),
+        sa.CheckConstraint("award_approval_threshold >= 0", name="threshold_nonnegative"),
+        sa.CheckConstraint("slug <> ''", name="slug_not_empty"),
+    )
+
+
+class Merchant(Base):
+    """A partner shop: an organisation with staff members and a points wallet."""
+
+    __tablename__ = "merchants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    category: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    community: Mapped[Community] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.UniqueConstraint("community_id", "id"),
+        sa.UniqueConstraint("community_id", "name"),
+    )
+
+
+class Member(Base):
+    """A person who signs in: a resident, organizer, cashier, fund admin or platform admin.
+
+    Platform admins belong to no community; every other member belongs to exactly one.
+    """
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: NULL only for platform admins, who work across communities.
+    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id"))
+    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    #: argon2id hash; the password itself is never stored.
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[Role] = mapped_column(enum_column_type(Role, "role"))
+    #: The shop a ``merchant_staff`` member works for.
+    merchant_id: Mapped[int | None] = mapped_column()
+    #: Preferred page language ('zh' or 'en'); NULL follows the browser.
+    locale: Mapped[str | None] = mapped_column(sa.String(8))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    community: Mapped[Community | None] = relationship(lazy="joined")
+    merchant: Mapped[Merchant | None] = relationship(
+        foreign_keys=[community_id, merchant_id],
+        primaryjoin="and_(Member.merchant_id == Merchant.id, "
+        "Member.community_id == Merchant.community_id)",
+        viewonly=True,
+    )
+
+    __table_args__ = (
+        sa.UniqueConstraint("community_id", "id"),
+        sa.ForeignKeyConstraint(
+            ["community_id", "merchant_id"], ["merchants.community_id", "merchants.id"]
+        ),
+        sa.CheckConstraint(
+            "(role = 'platform_admin') = (community_id IS NULL)", name="platform_admin_has_no_community"
+        ),
+        sa.CheckConstraint(
+            "(role = 'merchant_staff') = (merchant_id IS NOT NULL)", name="staff_has_merchant"
+        ),
+        sa.CheckConstraint("username <> ''", name="username_not_empty"),
+    )
+
+    # Flask-Login protocol, kept here so the model needs no Flask import.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class ApiToken(Base):
+    """A revocable bearer token. Only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id"))
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"), index=True)
+    #: hex SHA-256 of the secret part of the token.
+    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    member: Mapped[Member] = relationship(lazy="joined")
