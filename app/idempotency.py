@@ -31,7 +31,8 @@ HEADER_DOC = {
     "name": HEADER,
     "required": True,
     "schema": {"type": "string", "maxLength": 255},
-    "description": "Unique per request; a retry with the same key and body replays the first response.",
+    "description": "Unique per request; a retry with the same key and body "
+    "replays the first response.",
 }
 
 
@@ -102,8 +103,9 @@ def _stored(member_id: int, key: str) -> IdempotencyKey | None:
         )
     ).scalar_one_or_none()
     if stored is not None and stored.expires_at <= utcnow():
-        db.session.delete(stored)
-        db.session.flush()
+        # By statement, not ``session.delete``: a concurrent retry of the same
+        # expired key may have deleted it first, and then this deletes nothing.
+        db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id == stored.id))
         return None
     return stored
 

@@ -78,9 +78,13 @@ def ensure_account(
         balance=0,
         may_go_negative=kind in SOURCE_KINDS,
     )
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = (
+        postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
     db.session.execute(
-        insert(Account).values(**values).on_conflict_do_nothing(index_elements=["community_id", "key"])
+        insert(Account)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["community_id", "key"])
     )
     return db.session.execute(
         sa.select(Account).where(Account.community_id == community_id, Account.key == key)
@@ -100,10 +104,13 @@ def post(
     """Record one balanced transaction and move the balances it touches.
 
     Raises :class:`InsufficientBalance` (naming the account) when a guarded
-    update finds a non-source account would go below zero.
+    update finds a non-source account would go below zero. The balances move
+    before anything is written, so a refused post leaves nothing behind and the
+    caller's database transaction stays usable.
     """
     legs = [(account, amount) for account, amount in legs if amount != 0]
     _check_balanced(community_id, legs)
+    _move_balances(_net_by_account(legs))
     txn = LedgerTransaction(
         community_id=community_id,
         kind=kind,
@@ -127,8 +134,6 @@ def post(
             for account, amount in legs
         ],
     )
-    for account_id, amount in sorted(_net_by_account(legs).items()):
-        _move_balance(account_id, amount)
     return txn
 
 
@@ -185,21 +190,41 @@ def _net_by_account(legs: Iterable[Leg]) -> dict[int, int]:
     return {account_id: amount for account_id, amount in net.items() if amount}
 
 
-def _move_balance(account_id: int, amount: int) -> None:
-    """The guarded update: the WHERE clause, not a prior read, decides."""
+def _move_balances(net: dict[int, int]) -> None:
+    """Move each balance with the guarded update, or none of them.
+
+    Accounts are updated in id order, so concurrent posts lock rows in one order
+    and cannot deadlock. When an update is refused, the ones already made are
+    undone (on rows this transaction has locked) before raising.
+    """
+    moved: list[tuple[int, int]] = []
+    for account_id, amount in sorted(net.items()):
+        if not _add_to_balance(account_id, amount, guarded=True):
+            for done_id, done in reversed(moved):
+                _add_to_balance(done_id, -done, guarded=False)
+            raise InsufficientBalance(
+                f"Account {account_id} does not hold the {-amount} needed.", account_id=account_id
+            )
+        moved.append((account_id, amount))
+
+
+def _add_to_balance(account_id: int, amount: int, *, guarded: bool) -> bool:
+    """Add ``amount`` to the balance; the guarded update is refused (False)
+    when a non-source account would go below zero. The WHERE clause, not a
+    prior read, decides.
+    """
+    condition = Account.id == account_id
+    if guarded:
+        condition &= sa.or_(Account.may_go_negative, Account.balance + amount >= 0)
     result = db.session.execute(
         sa.update(Account)
-        .where(
-            Account.id == account_id,
-            sa.or_(Account.may_go_negative, Account.balance + amount >= 0),
-        )
+        .where(condition)
         .values(balance=Account.balance + amount)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise InsufficientBalance(
-            f"Account {account_id} does not hold the {-amount} needed.", account_id=account_id
-        )
+        return False
     loaded = db.session.identity_map.get(db.session.identity_key(Account, account_id))
     if loaded is not None:
         db.session.expire(loaded, ["balance"])
+    return True

@@ -287,6 +287,10 @@ def create_guards():
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION jifen_refuse_change()"
             )
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION jifen_refuse_change()"
+            )
     else:
         for table in APPEND_ONLY:
             for event in ("UPDATE", "DELETE"):
@@ -300,6 +304,7 @@ def drop_guards():
     if op.get_bind().dialect.name == "postgresql":
         for table in APPEND_ONLY:
             op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
         op.execute("DROP TRIGGER ledger_entries_balanced ON ledger_entries")
         op.execute("DROP FUNCTION ledger_check_balanced()")
         op.execute("DROP FUNCTION jifen_refuse_change()")

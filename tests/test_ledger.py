@@ -1,0 +1,710 @@
+"""The ledger core (design.md §3): ``app.ledger.post`` and ``reverse``, and the
+database guards beneath them.
+
+The guards are exercised with raw SQL, bypassing ``post``, because they exist
+for the code that gets ``post`` wrong. Each refused statement runs inside a
+savepoint, so the test's transaction stays usable afterwards (PostgreSQL aborts
+a transaction on any error).
+"""
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app import ledger
+from app.extensions import db
+from app.ledger import AlreadyReversed, InsufficientBalance, UnbalancedTransaction
+from app.problems import Conflict
+from models import (
+    SOURCE_KINDS,
+    Account,
+    AccountKind,
+    AuditEntry,
+    Fund,
+    LedgerEntry,
+    LedgerTransaction,
+    Role,
+    TransactionKind,
+    Unit,
+)
+from models.ledger import POINTS_KINDS
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+@pytest.fixture
+def community(make_community):
+    return make_community()
+
+
+@pytest.fixture
+def resident(make_member, community):
+    return make_member(community)
+
+
+def account(community, kind, **owner):
+    return ledger.ensure_account(community.id, kind, **owner)
+
+
+def wallet(member):
+    return ledger.ensure_account(member.community_id, AccountKind.WALLET, member_id=member.id)
+
+
+def balance(acct) -> int:
+    return db.session.scalar(sa.select(Account.balance).where(Account.id == acct.id))
+
+
+def balances(*accounts) -> list[int]:
+    return [balance(a) for a in accounts]
+
+
+def count(model, community) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(model).where(model.community_id == community.id)
+    )
+
+
+def on_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def award(community, member, points, memo="环境卫生整治"):
+    issuance = account(community, AccountKind.ISSUANCE)
+    return ledger.post(
+        community.id,
+        TransactionKind.AWARD,
+        [(issuance, -points), (wallet(member), points)],
+        memo=memo,
+    )
+
+
+def refused(sql, params, *names):
+    """Run raw SQL that the database must refuse; return the error text.
+
+    ``names`` are the constraint names the message must carry; SQLite names
+    CHECK constraints but not foreign keys, PostgreSQL names both.
+    """
+    with pytest.raises(IntegrityError) as caught, db.session.begin_nested():
+        db.session.execute(sa.text(sql), params)
+    message = str(caught.value.orig)
+    for name in names:
+        assert name in message
+    return message
+
+
+def raw_transaction(community_id, memo="raw insert") -> int:
+    return db.session.execute(
+        sa.text(
+            "INSERT INTO ledger_transactions (community_id, kind, memo, created_at) "
+            "VALUES (:community_id, 'award', :memo, CURRENT_TIMESTAMP) RETURNING id"
+        ),
+        {"community_id": community_id, "memo": memo},
+    ).scalar_one()
+
+
+INSERT_ENTRY = (
+    "INSERT INTO ledger_entries (community_id, transaction_id, account_id, unit, amount) "
+    "VALUES (:community_id, :transaction_id, :account_id, :unit, :amount)"
+)
+
+
+# ---------------------------------------------------------------------------
+# post: balanced transactions move balances
+
+
+def test_balanced_transaction_moves_balances_and_records_entries(community, resident):
+    issuance = account(community, AccountKind.ISSUANCE)
+    txn = award(community, resident, 120, memo="清扫楼道")
+
+    assert balances(issuance, wallet(resident)) == [-120, 120]
+    assert txn.kind == TransactionKind.AWARD
+    assert txn.memo == "清扫楼道"
+    assert txn.reverses_id is None
+    assert [(e.account_id, e.unit, e.amount) for e in txn.entries] == [
+        (issuance.id, Unit.POINTS, -120),
+        (wallet(resident).id, Unit.POINTS, 120),
+    ]
+    assert all(e.community_id == community.id for e in txn.entries)
+
+
+def test_balance_attribute_of_a_loaded_account_is_refreshed(community, resident):
+    loaded = wallet(resident)
+    assert loaded.balance == 0
+    award(community, resident, 30)
+    assert loaded.balance == 30
+
+
+def test_many_legs_and_both_units_in_one_transaction(community, make_member):
+    alice, bob = make_member(community), make_member(community)
+    issuance = account(community, AccountKind.ISSUANCE)
+    income = account(community, AccountKind.INCOME)
+    cash = account(community, AccountKind.FUND_CASH, fund=Fund.COMMUNITY)
+
+    txn = ledger.post(
+        community.id,
+        TransactionKind.AWARD,
+        [(issuance, -10), (wallet(alice), 4), (wallet(bob), 6), (income, -500), (cash, 500)],
+        memo="mixed",
+    )
+
+    assert balances(issuance, wallet(alice), wallet(bob), income, cash) == [-10, 4, 6, -500, 500]
+    assert len(txn.entries) == 5
+    assert {e.unit for e in txn.entries} == {Unit.POINTS, Unit.FEN}
+
+
+def test_legs_on_one_account_are_netted_and_zero_legs_dropped(community, resident):
+    issuance = account(community, AccountKind.ISSUANCE)
+    award(community, resident, 50)
+
+    txn = ledger.post(
+        community.id,
+        TransactionKind.DEDUCTION,
+        [(wallet(resident), -80), (wallet(resident), 60), (issuance, 20), (issuance, 0)],
+        memo="netted",
+    )
+
+    # -80 alone would overdraw the wallet of 50; the net -20 does not.
+    assert balances(issuance, wallet(resident)) == [-30, 30]
+    assert sorted(e.amount for e in txn.entries) == [-80, 20, 60]
+
+
+def test_references_are_unique_per_community(community, make_community, resident):
+    issuance = account(community, AccountKind.ISSUANCE)
+    legs = [(issuance, -1), (wallet(resident), 1)]
+    ledger.post(community.id, TransactionKind.AWARD, legs, memo="x", reference="award:1")
+
+    with pytest.raises(IntegrityError) as caught, db.session.begin_nested():
+        ledger.post(community.id, TransactionKind.AWARD, legs, memo="x", reference="award:1")
+    if on_postgres():
+        assert "uq_ledger_transactions_community_id_reference" in str(caught.value.orig)
+    assert balance(wallet(resident)) == 1
+
+    # Another community may use the same reference.
+    other = make_community()
+    other_issuance = account(other, AccountKind.ISSUANCE)
+    other_cash = account(other, AccountKind.COUPON_ESCROW)
+    ledger.post(
+        other.id,
+        TransactionKind.AWARD,
+        [(other_issuance, -1), (other_cash, 1)],
+        memo="x",
+        reference="award:1",
+    )
+    assert balance(other_cash) == 1
+
+
+# ---------------------------------------------------------------------------
+# post: what it refuses
+
+
+def assert_nothing_posted(community, *accounts_and_balances):
+    assert count(LedgerTransaction, community) == 0
+    assert count(LedgerEntry, community) == 0
+    for acct, expected in accounts_and_balances:
+        assert balance(acct) == expected
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [
+        pytest.param((-10, 9), id="off-by-one"),
+        pytest.param((10, 10), id="same-sign"),
+    ],
+)
+def test_refuses_unbalanced_transactions(community, resident, amounts):
+    issuance = account(community, AccountKind.ISSUANCE)
+    with pytest.raises(UnbalancedTransaction, match="do not sum to zero") as caught:
+        ledger.post(
+            community.id,
+            TransactionKind.AWARD,
+            [(issuance, amounts[0]), (wallet(resident), amounts[1])],
+            memo="x",
+        )
+    assert caught.value.status == 500
+    assert caught.value.type == "urn:jifen:problem:unbalanced-transaction"
+    assert_nothing_posted(community, (issuance, 0), (wallet(resident), 0))
+
+
+def test_refuses_legs_that_balance_only_across_units(community, resident):
+    """10 points against 10 fen sum to zero, but each unit must balance on its own."""
+    issuance = account(community, AccountKind.ISSUANCE)
+    cash = account(community, AccountKind.FUND_CASH, fund=Fund.CHARITY)
+    with pytest.raises(UnbalancedTransaction, match="'points': -10") as caught:
+        ledger.post(community.id, TransactionKind.AWARD, [(issuance, -10), (cash, 10)], memo="x")
+    assert "'fen': 10" in caught.value.detail
+    assert_nothing_posted(community, (issuance, 0), (cash, 0))
+
+
+@pytest.mark.parametrize(
+    "legs",
+    [
+        pytest.param(lambda issuance, wallet: [(wallet, 10)], id="one-leg"),
+        pytest.param(lambda issuance, wallet: [(wallet, 10), (issuance, 0)], id="one-non-zero-leg"),
+        pytest.param(lambda issuance, wallet: [], id="no-legs"),
+    ],
+)
+def test_refuses_fewer_than_two_legs(community, resident, legs):
+    issuance = account(community, AccountKind.ISSUANCE)
+    with pytest.raises(UnbalancedTransaction, match="at least two non-zero entries"):
+        ledger.post(community.id, TransactionKind.AWARD, legs(issuance, wallet(resident)), memo="x")
+    assert_nothing_posted(community, (issuance, 0), (wallet(resident), 0))
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        pytest.param(10.0, id="float"),
+        pytest.param(Decimal("10"), id="decimal"),
+        pytest.param("10", id="string"),
+        pytest.param(True, id="bool"),
+    ],
+)
+def test_refuses_non_integer_amounts(community, resident, amount):
+    issuance = account(community, AccountKind.ISSUANCE)
+    negated = -amount if not isinstance(amount, str) else "-10"
+    with pytest.raises(UnbalancedTransaction, match="Amounts are integers"):
+        ledger.post(
+            community.id,
+            TransactionKind.AWARD,
+            [(issuance, negated), (wallet(resident), amount)],
+            memo="x",
+        )
+    assert_nothing_posted(community, (issuance, 0), (wallet(resident), 0))
+
+
+def test_refuses_a_leg_in_another_community(community, make_community, make_member):
+    other = make_community()
+    stranger = make_member(other)
+    issuance = account(community, AccountKind.ISSUANCE)
+    with pytest.raises(UnbalancedTransaction, match="transaction's community"):
+        ledger.post(
+            community.id, TransactionKind.AWARD, [(issuance, -5), (wallet(stranger), 5)], memo="x"
+        )
+    assert_nothing_posted(community, (issuance, 0))
+    assert balance(wallet(stranger)) == 0
+    assert count(LedgerTransaction, other) == 0
+
+
+# ---------------------------------------------------------------------------
+# the guarded update
+
+
+def test_overdraft_raises_insufficient_balance_and_leaves_nothing_behind(community, resident):
+    issuance = account(community, AccountKind.ISSUANCE)
+    award(community, resident, 100)
+    txns, entries = count(LedgerTransaction, community), count(LedgerEntry, community)
+
+    with pytest.raises(InsufficientBalance) as caught:
+        ledger.post(
+            community.id,
+            TransactionKind.DEDUCTION,
+            [(issuance, 101), (wallet(resident), -101)],
+            memo="too much",
+        )
+
+    error = caught.value
+    assert error.status == 409
+    assert error.type == "urn:jifen:problem:insufficient-balance"
+    assert error.extra == {"account_id": wallet(resident).id}
+    assert "101" in error.detail
+    # No rollback was needed: post itself left no row and no balance moved,
+    # neither on the wallet nor on the issuance account updated before it.
+    assert issuance.id < wallet(resident).id
+    assert (count(LedgerTransaction, community), count(LedgerEntry, community)) == (txns, entries)
+    assert balances(issuance, wallet(resident)) == [-100, 100]
+
+    # The session is still good: the exact balance can be taken.
+    ledger.post(
+        community.id,
+        TransactionKind.DEDUCTION,
+        [(issuance, 100), (wallet(resident), -100)],
+        memo="all of it",
+    )
+    assert balances(issuance, wallet(resident)) == [0, 0]
+
+
+def test_overdraft_on_the_second_of_several_debits_undoes_the_first(community, make_member):
+    """Accounts are updated in id order; a refusal late in the order undoes earlier moves."""
+    alice, bob = make_member(community), make_member(community)
+    issuance = account(community, AccountKind.ISSUANCE)
+    award(community, alice, 10)
+    award(community, bob, 10)
+    escrow = account(community, AccountKind.COUPON_ESCROW)
+
+    with pytest.raises(InsufficientBalance) as caught:
+        ledger.post(
+            community.id,
+            TransactionKind.COUPON_ISSUE,
+            [(wallet(alice), -10), (wallet(bob), -11), (escrow, 21)],
+            memo="x",
+        )
+
+    assert caught.value.extra == {"account_id": wallet(bob).id}
+    assert balances(issuance, wallet(alice), wallet(bob), escrow) == [-20, 10, 10, 0]
+    assert count(LedgerTransaction, community) == 2
+
+
+def test_sources_may_go_negative(community):
+    issuance = account(community, AccountKind.ISSUANCE)
+    income = account(community, AccountKind.INCOME)
+    escrow = account(community, AccountKind.COUPON_ESCROW)
+    cash = account(community, AccountKind.FUND_CASH, fund=Fund.COMMUNITY)
+
+    ledger.post(community.id, TransactionKind.COUPON_ISSUE, [(issuance, -7), (escrow, 7)], memo="x")
+    ledger.post(community.id, TransactionKind.INCOME, [(income, -900), (cash, 900)], memo="x")
+
+    assert balances(issuance, escrow, income, cash) == [-7, 7, -900, 900]
+    assert issuance.may_go_negative and income.may_go_negative
+    assert {AccountKind.ISSUANCE, AccountKind.INCOME} == SOURCE_KINDS
+
+
+NON_SOURCE_KINDS = sorted(set(AccountKind) - SOURCE_KINDS)
+MERCHANT_KINDS = {
+    AccountKind.MERCHANT_RECEIVABLE,
+    AccountKind.MERCHANT_PAYABLE,
+    AccountKind.PAID_OUT,
+}
+
+
+@pytest.mark.parametrize("kind", NON_SOURCE_KINDS, ids=[k.value for k in NON_SOURCE_KINDS])
+def test_other_accounts_may_not_go_negative(community, make_member, kind):
+    owner = {}
+    if kind == AccountKind.WALLET:
+        owner = {"member_id": make_member(community).id}
+    elif kind in MERCHANT_KINDS:
+        owner = {"merchant_id": make_member(community, Role.MERCHANT_STAFF).merchant_id}
+    elif kind == AccountKind.FUND_CASH:
+        owner = {"fund": Fund.CHARITY}
+    debited = account(community, kind, **owner)
+    source = account(
+        community, AccountKind.ISSUANCE if kind in POINTS_KINDS else AccountKind.INCOME
+    )
+    assert not debited.may_go_negative
+
+    ledger.post(community.id, TransactionKind.AWARD, [(source, -5), (debited, 5)], memo="in")
+    with pytest.raises(InsufficientBalance):
+        ledger.post(community.id, TransactionKind.AWARD, [(source, 6), (debited, -6)], memo="out")
+    assert balances(source, debited) == [-5, 5]
+
+    ledger.post(community.id, TransactionKind.AWARD, [(source, 5), (debited, -5)], memo="out")
+    assert balances(source, debited) == [0, 0]
+
+
+# ---------------------------------------------------------------------------
+# reverse
+
+
+def test_reverse_mirrors_the_entries_and_points_at_the_original(community, make_member):
+    alice, bob = make_member(community), make_member(community)
+    issuance = account(community, AccountKind.ISSUANCE)
+    original = ledger.post(
+        community.id,
+        TransactionKind.AWARD,
+        [(issuance, -30), (wallet(alice), 10), (wallet(bob), 20)],
+        memo="活动积分",
+        actor_id=alice.id,
+    )
+
+    reversal = ledger.reverse(original, memo="录入错误", actor_id=bob.id)
+
+    assert reversal.kind == TransactionKind.REVERSAL
+    assert reversal.reverses_id == original.id
+    assert reversal.memo == "录入错误"
+    assert reversal.actor_id == bob.id
+    assert reversal.community_id == community.id
+    assert [(e.account_id, e.unit, e.amount) for e in reversal.entries] == [
+        (e.account_id, e.unit, -e.amount) for e in original.entries
+    ]
+    assert balances(issuance, wallet(alice), wallet(bob)) == [0, 0, 0]
+    # The original is untouched: both stay in the history.
+    assert [e.amount for e in original.entries] == [-30, 10, 20]
+    assert count(LedgerTransaction, community) == 2
+
+
+def test_reverse_is_refused_when_the_points_are_spent(community, resident):
+    issuance = account(community, AccountKind.ISSUANCE)
+    original = award(community, resident, 40)
+    ledger.post(
+        community.id,
+        TransactionKind.DEDUCTION,
+        [(issuance, 15), (wallet(resident), -15)],
+        memo="spent",
+    )
+    with pytest.raises(InsufficientBalance):
+        ledger.reverse(original, memo="too late")
+    assert balances(issuance, wallet(resident)) == [-25, 25]
+    assert count(LedgerTransaction, community) == 2
+
+
+def test_a_transaction_is_reversed_at_most_once(community, resident):
+    original = award(community, resident, 40)
+    first = ledger.reverse(original, memo="undo")
+
+    with pytest.raises(AlreadyReversed) as caught:
+        ledger.reverse(original, memo="undo again")
+
+    assert caught.value.status == 409
+    assert caught.value.type == "urn:jifen:problem:already-reversed"
+    assert f"already reversed by {first.id}" in caught.value.detail
+    assert balance(wallet(resident)) == 0
+    assert count(LedgerTransaction, community) == 2
+
+
+def test_the_database_refuses_a_second_reversal_when_the_check_is_bypassed(community, resident):
+    issuance = account(community, AccountKind.ISSUANCE)
+    original = award(community, resident, 40)
+    ledger.reverse(original, memo="undo")
+    award(community, resident, 40)  # so the bypassing reversal is not refused for the balance
+
+    with pytest.raises(IntegrityError) as caught, db.session.begin_nested():
+        ledger.post(
+            community.id,
+            TransactionKind.REVERSAL,
+            [(issuance, 40), (wallet(resident), -40)],
+            memo="undo again, bypassing reverse()",
+            reverses=original,
+        )
+
+    message = str(caught.value.orig)
+    if on_postgres():
+        assert "uq_ledger_transactions_community_id_reverses_id" in message
+    else:
+        assert "ledger_transactions.community_id, ledger_transactions.reverses_id" in message
+    assert balances(issuance, wallet(resident)) == [-40, 40]
+    assert count(LedgerTransaction, community) == 3
+
+
+def test_a_reversal_cannot_be_reversed(community, resident):
+    reversal = ledger.reverse(award(community, resident, 40), memo="undo")
+    with pytest.raises(Conflict, match="cannot itself be reversed") as caught:
+        ledger.reverse(reversal, memo="redo")
+    assert caught.value.status == 409
+    assert balance(wallet(resident)) == 0
+    assert count(LedgerTransaction, community) == 2
+
+
+# ---------------------------------------------------------------------------
+# ensure_account
+
+
+def test_ensure_account_is_idempotent(community, resident):
+    first = ledger.ensure_account(community.id, AccountKind.WALLET, member_id=resident.id)
+    again = ledger.ensure_account(community.id, AccountKind.WALLET, member_id=resident.id)
+
+    assert first is again
+    assert first.key == f"wallet:member:{resident.id}"
+    assert (first.unit, first.balance, first.may_go_negative) == (Unit.POINTS, 0, False)
+    rows = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Account)
+        .where(Account.community_id == community.id, Account.key == first.key)
+    )
+    assert rows == 1
+
+
+def test_ensure_account_creates_each_kind_once_with_its_unit(community, make_member):
+    merchant_id = make_member(community, Role.MERCHANT_STAFF).merchant_id
+    before = count(Account, community)
+
+    receivable = account(community, AccountKind.MERCHANT_RECEIVABLE, merchant_id=merchant_id)
+    payable = account(community, AccountKind.MERCHANT_PAYABLE, merchant_id=merchant_id)
+    again = account(community, AccountKind.MERCHANT_RECEIVABLE, merchant_id=merchant_id)
+
+    assert again.id == receivable.id
+    assert count(Account, community) == before + 2
+    assert receivable.key == f"merchant_receivable:merchant:{merchant_id}"
+    assert payable.key == f"merchant_payable:merchant:{merchant_id}"
+    assert (receivable.unit, payable.unit) == (Unit.POINTS, Unit.FEN)
+    charity = account(community, AccountKind.FUND_CASH, fund=Fund.CHARITY)
+    fund = account(community, AccountKind.FUND_CASH, fund="community")
+    assert (charity.key, fund.key) == ("fund_cash:charity", "fund_cash:community")
+    assert account(community, AccountKind.INCOME).may_go_negative is True
+
+
+def test_ensure_account_keys_are_per_community(community, make_community):
+    other = make_community()
+    mine, theirs = account(community, AccountKind.ISSUANCE), account(other, AccountKind.ISSUANCE)
+    assert mine.key == theirs.key == "issuance"
+    assert mine.id != theirs.id
+
+
+# ---------------------------------------------------------------------------
+# database guards, with raw SQL
+
+
+def test_check_refuses_a_zero_entry(community, resident):
+    txn_id = raw_transaction(community.id)
+    refused(
+        INSERT_ENTRY,
+        dict(
+            community_id=community.id,
+            transaction_id=txn_id,
+            account_id=wallet(resident).id,
+            unit="points",
+            amount=0,
+        ),
+        "ck_ledger_entries_amount_nonzero",
+    )
+    assert count(LedgerEntry, community) == 0
+
+
+def test_check_refuses_a_direct_update_that_makes_a_wallet_negative(community, resident):
+    award(community, resident, 5)
+    refused(
+        "UPDATE accounts SET balance = balance - 6 WHERE id = :id",
+        {"id": wallet(resident).id},
+        "ck_accounts_balance_nonnegative",
+    )
+    assert balance(wallet(resident)) == 5
+
+    # A source account takes the same update.
+    issuance = account(community, AccountKind.ISSUANCE)
+    db.session.execute(
+        sa.text("UPDATE accounts SET balance = balance - 6 WHERE id = :id"), {"id": issuance.id}
+    )
+    assert balance(issuance) == -11
+
+
+def test_check_refuses_a_negative_capable_wallet(community, resident):
+    refused(
+        "UPDATE accounts SET may_go_negative = :yes WHERE id = :id",
+        {"id": wallet(resident).id, "yes": True},
+        "ck_accounts_negative_only_for_sources",
+    )
+    refused(
+        "UPDATE accounts SET unit = 'fen' WHERE id = :id",
+        {"id": wallet(resident).id},
+        "ck_accounts_unit_matches_kind",
+    )
+    assert not wallet(resident).may_go_negative
+
+
+def test_foreign_key_refuses_an_entry_whose_unit_differs_from_its_account(community, resident):
+    txn_id = raw_transaction(community.id)
+    message = refused(
+        INSERT_ENTRY,
+        dict(
+            community_id=community.id,
+            transaction_id=txn_id,
+            account_id=wallet(resident).id,
+            unit="fen",
+            amount=5,
+        ),
+        *(["fk_ledger_entries_community_id_account_id_unit_accounts"] if on_postgres() else []),
+    )
+    assert "foreign key" in message.lower()
+    assert count(LedgerEntry, community) == 0
+
+
+def test_foreign_key_refuses_an_entry_on_another_communitys_account(
+    community, make_community, make_member
+):
+    stranger = make_member(make_community())
+    txn_id = raw_transaction(community.id)
+    message = refused(
+        INSERT_ENTRY,
+        dict(
+            community_id=community.id,
+            transaction_id=txn_id,
+            account_id=wallet(stranger).id,
+            unit="points",
+            amount=5,
+        ),
+        *(["fk_ledger_entries_community_id_account_id_unit_accounts"] if on_postgres() else []),
+    )
+    assert "foreign key" in message.lower()
+    # Nor may the entry claim the other community to match the account.
+    message = refused(
+        INSERT_ENTRY,
+        dict(
+            community_id=stranger.community_id,
+            transaction_id=txn_id,
+            account_id=wallet(stranger).id,
+            unit="points",
+            amount=5,
+        ),
+        # PostgreSQL shortens this long name (to 63 characters, hash-suffixed).
+        *(["fk_ledger_entries_community_id_transaction_id_"] if on_postgres() else []),
+    )
+    assert "foreign key" in message.lower()
+    assert count(LedgerEntry, community) == 0
+
+
+def test_check_refuses_a_self_reversing_transaction(community):
+    txn_id = raw_transaction(community.id)
+    refused(
+        "INSERT INTO ledger_transactions (id, community_id, kind, memo, reverses_id, created_at) "
+        "VALUES (:id, :community_id, 'reversal', 'x', :id, CURRENT_TIMESTAMP)",
+        {"id": txn_id + 1000, "community_id": community.id},
+        "ck_ledger_transactions_not_self_reversing",
+    )
+    assert count(LedgerTransaction, community) == 1
+
+
+@pytest.fixture
+def audit_row(community, resident):
+    entry = AuditEntry(
+        community_id=community.id,
+        actor_id=resident.id,
+        action="award.create",
+        method="POST",
+        path="/api/v1/x",
+        status_code=201,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("table", "update"),
+    [
+        ("ledger_entries", "amount = amount * 2"),
+        ("ledger_transactions", "memo = 'rewritten'"),
+        ("audit_log", "status_code = 500"),
+    ],
+)
+def test_ledger_and_audit_log_are_append_only(community, resident, audit_row, table, update):
+    txn = award(community, resident, 25, memo="original")
+    clause, row_id = {
+        "ledger_entries": ("transaction_id = :id", txn.id),
+        "ledger_transactions": ("id = :id", txn.id),
+        "audit_log": ("id = :id", audit_row.id),
+    }[table]
+
+    # Table names and clauses come from the parameters above, not from input.
+    for sql in (
+        f"UPDATE {table} SET {update} WHERE {clause}",  # noqa: S608
+        f"DELETE FROM {table} WHERE {clause}",  # noqa: S608
+    ):
+        message = refused(sql, {"id": row_id})
+        assert f"{table} is append-only" in message
+
+    amounts = db.session.scalars(
+        sa.select(LedgerEntry.amount)
+        .where(LedgerEntry.transaction_id == txn.id)
+        .order_by(LedgerEntry.id)
+    ).all()
+    assert amounts == [-25, 25]
+    memo = db.session.scalar(
+        sa.select(LedgerTransaction.memo).where(LedgerTransaction.id == txn.id)
+    )
+    assert memo == "original"
+    status = db.session.scalar(
+        sa.select(AuditEntry.status_code).where(AuditEntry.id == audit_row.id)
+    )
+    assert status == 201
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("table", ["ledger_entries", "ledger_transactions", "audit_log"])
+def test_truncate_is_refused_on_postgres(table):
+    # Nothing is posted first: PostgreSQL will not even try to TRUNCATE a table
+    # with pending deferred trigger events, which would hide the refusal.
+    rows = db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+    message = refused(f"TRUNCATE {table} CASCADE", {})
+    assert f"{table} is append-only" in message
+    assert db.session.scalar(sa.text(f"SELECT count(*) FROM {table}")) == rows  # noqa: S608

@@ -1,0 +1,428 @@
+"""What only real commits and real concurrency on PostgreSQL can show.
+
+These tests commit for real (``committing_app``), so each creates a community
+of its own under a unique slug and leaves it consistent; nothing is truncated
+or dropped.
+"""
+
+import json
+import secrets
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app import auth, awards, communities, ledger
+from app.extensions import db
+from app.reconciliation import reconcile
+from models import (
+    Account,
+    AccountKind,
+    Award,
+    AwardStatus,
+    Community,
+    Fund,
+    IdempotencyKey,
+    LedgerEntry,
+    LedgerTransaction,
+    Role,
+    TransactionKind,
+    utcnow,
+)
+
+pytestmark = pytest.mark.postgres
+
+PROBLEM = "application/problem+json"
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Setup:
+    community: Community
+    admin: object
+    resident: object
+    token: str
+
+    @property
+    def slug(self):
+        return self.community.slug
+
+    def account(self, kind, **owner):
+        return ledger.ensure_account(self.community.id, kind, **owner)
+
+    @property
+    def wallet(self):
+        return self.account(AccountKind.WALLET, member_id=self.resident.id)
+
+
+@pytest.fixture
+def pg(committing_app):
+    with committing_app.app_context():
+        yield committing_app
+
+
+def new_member(community, role):
+    return communities.create_member(
+        community,
+        username=unique(role.value),
+        password=secrets.token_urlsafe(12),  # nobody signs in: the API takes a token
+        display_name=role.value,
+        role=role,
+    )
+
+
+def new_community(points=0) -> Setup:
+    """A community of the test's own: a fund admin, a resident holding ``points``; committed.
+
+    Awards post at once (the approval threshold is out of reach).
+    """
+    community = communities.create_community(unique("pg"), "并发测试社区")
+    community.award_approval_threshold = 1_000_000
+    admin = new_member(community, Role.FUND_ADMIN)
+    resident = new_member(community, Role.RESIDENT)
+    if points:
+        awards.request_award(community, resident, points=points, reason="起始积分", actor=admin)
+    token, _ = auth.issue_token(admin)
+    db.session.commit()
+    return Setup(community, admin, resident, token)
+
+
+def balance_of(account_id) -> int:
+    return db.session.scalar(sa.select(Account.balance).where(Account.id == account_id))
+
+
+def unit_totals(community_id) -> dict[str, int]:
+    rows = db.session.execute(
+        sa.select(Account.unit, sa.func.sum(Account.balance))
+        .where(Account.community_id == community_id)
+        .group_by(Account.unit)
+    ).all()
+    return {unit.value: int(total) for unit, total in rows}
+
+
+def transaction_count(community_id, kind=None) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(LedgerTransaction)
+        .where(LedgerTransaction.community_id == community_id)
+    )
+    if kind is not None:
+        query = query.where(LedgerTransaction.kind == kind)
+    return db.session.scalar(query)
+
+
+def postings_of(award_id) -> int:
+    """Ledger transactions posted for this award."""
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LedgerTransaction)
+        .where(LedgerTransaction.reference == f"award:{award_id}")
+    )
+
+
+def invoke_reconcile(app, slug):
+    return app.test_cli_runner().invoke(args=["reconcile", "--community", slug])
+
+
+# ---------------------------------------------------------------------------
+# the deferred constraint trigger
+
+
+def raw_transaction(community_id, memo) -> int:
+    return db.session.execute(
+        sa.text(
+            "INSERT INTO ledger_transactions (community_id, kind, memo, created_at) "
+            "VALUES (:community_id, 'award', :memo, now()) RETURNING id"
+        ),
+        {"community_id": community_id, "memo": memo},
+    ).scalar_one()
+
+
+def raw_entry(community_id, transaction_id, account, amount):
+    db.session.execute(
+        sa.text(
+            "INSERT INTO ledger_entries (community_id, transaction_id, account_id, unit, amount) "
+            "VALUES (:community_id, :transaction_id, :account_id, :unit, :amount)"
+        ),
+        dict(
+            community_id=community_id,
+            transaction_id=transaction_id,
+            account_id=account.id,
+            unit=account.unit.value,
+            amount=amount,
+        ),
+    )
+
+
+def entries_of(transaction_id) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LedgerEntry)
+        .where(LedgerEntry.transaction_id == transaction_id)
+    )
+
+
+UNBALANCED = {
+    "one-entry": [("wallet", 10)],
+    "two-entries-off-by-one": [("issuance", -10), ("wallet", 9)],
+    "balanced-only-across-units": [("issuance", -10), ("cash", 10)],
+}
+
+
+@pytest.mark.parametrize("legs", list(UNBALANCED.values()), ids=list(UNBALANCED))
+def test_unbalanced_raw_insert_is_refused_at_commit(pg, legs):
+    setup = new_community()
+    accounts = {
+        "wallet": setup.wallet,
+        "issuance": setup.account(AccountKind.ISSUANCE),
+        "cash": setup.account(AccountKind.FUND_CASH, fund=Fund.COMMUNITY),
+    }
+    community_id = setup.community.id
+    txn_id = raw_transaction(community_id, "unbalanced")
+    for name, amount in legs:
+        raw_entry(community_id, txn_id, accounts[name], amount)
+
+    # Accepted at INSERT time: the trigger is deferred to the commit.
+    assert entries_of(txn_id) == len(legs)
+
+    with pytest.raises(IntegrityError) as caught:
+        db.session.commit()
+
+    error = caught.value.orig
+    assert isinstance(error, psycopg.errors.CheckViolation)
+    assert error.sqlstate == "23514"
+    assert error.diag.constraint_name == "ledger_entries_balanced"
+    assert f"ledger transaction {txn_id} does not balance" in str(error)
+    db.session.rollback()
+    assert transaction_count(community_id) == 0
+    assert entries_of(txn_id) == 0
+
+
+def test_an_entry_added_later_to_a_committed_transaction_is_refused(pg):
+    setup = new_community(points=100)
+    original = db.session.scalar(
+        sa.select(LedgerTransaction).where(LedgerTransaction.community_id == setup.community.id)
+    )
+    raw_entry(setup.community.id, original.id, setup.wallet, 5)
+
+    with pytest.raises(IntegrityError) as caught:
+        db.session.commit()
+
+    assert caught.value.orig.sqlstate == "23514"
+    db.session.rollback()
+    assert entries_of(original.id) == 2
+
+
+def test_balanced_raw_insert_commits(pg):
+    setup = new_community()
+    issuance, wallet = setup.account(AccountKind.ISSUANCE), setup.wallet
+    community_id = setup.community.id
+    txn_id = raw_transaction(community_id, "balanced by hand")
+    raw_entry(community_id, txn_id, issuance, -70)
+    raw_entry(community_id, txn_id, wallet, 70)
+    for account, amount in ((issuance, -70), (wallet, 70)):
+        db.session.execute(
+            sa.text("UPDATE accounts SET balance = balance + :amount WHERE id = :id"),
+            {"amount": amount, "id": account.id},
+        )
+
+    db.session.commit()
+
+    assert transaction_count(community_id) == 1
+    assert entries_of(txn_id) == 2
+    assert balance_of(wallet.id) == 70
+    assert reconcile(setup.community).ok
+
+
+def test_a_transaction_posted_through_the_ledger_commits(pg):
+    setup = new_community()
+    income = setup.account(AccountKind.INCOME)
+    cash = setup.account(AccountKind.FUND_CASH, fund=Fund.CHARITY)
+    issuance = setup.account(AccountKind.ISSUANCE)
+    ledger.post(
+        setup.community.id,
+        TransactionKind.DONATION,
+        [(income, -5_000), (cash, 5_000), (issuance, -3), (setup.wallet, 3)],
+        memo="mixed units",
+    )
+    db.session.commit()
+    assert balance_of(cash.id) == 5_000
+    assert unit_totals(setup.community.id) == {"points": 0, "fen": 0}
+
+
+# ---------------------------------------------------------------------------
+# concurrency through the HTTP API
+
+
+@dataclass
+class Reply:
+    status: int
+    content_type: str
+    headers: dict
+    body: bytes
+
+
+def concurrently(app, requests):
+    """Run each ``request(client)`` in its own thread with its own client, all released at once."""
+    barrier = threading.Barrier(len(requests))
+    replies: list[Reply | None] = [None] * len(requests)
+    errors: list[BaseException] = []
+
+    def work(index, request):
+        try:
+            client = app.test_client()
+            barrier.wait(timeout=30)
+            response = request(client)
+            replies[index] = Reply(
+                response.status_code,
+                response.content_type,
+                dict(response.headers),
+                response.get_data(),
+            )
+        except BaseException as error:  # reported in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=item) for item in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+    if errors:
+        raise errors[0]
+    return replies
+
+
+def award_request(setup, points, key):
+    # Read here: the threads have no app context to load expired attributes in.
+    path = f"/api/v1/communities/{setup.slug}/awards"
+    body = {"member_id": setup.resident.id, "points": points, "reason": "并发扣减"}
+    headers = {"Authorization": f"Bearer {setup.token}", "Idempotency-Key": key}
+
+    def request(client):
+        return client.post(path, json=body, headers=headers)
+
+    return request
+
+
+def test_concurrent_deductions_never_overdraw_the_wallet(pg):
+    setup = new_community(points=1000)
+    wallet_id = setup.wallet.id
+    assert balance_of(wallet_id) == 1000
+
+    replies = concurrently(pg, [award_request(setup, -25, str(uuid.uuid4())) for _ in range(64)])
+
+    statuses = Counter(reply.status for reply in replies)
+    assert statuses == {201: 40, 409: 24}
+    for reply in replies:
+        if reply.status == 409:
+            assert reply.content_type == PROBLEM
+            assert json.loads(reply.body)["type"] == "urn:jifen:problem:insufficient-balance"
+    db.session.expire_all()
+    assert balance_of(wallet_id) == 0
+    posted = db.session.scalars(
+        sa.select(Award.points).where(
+            Award.community_id == setup.community.id, Award.status == AwardStatus.POSTED
+        )
+    ).all()
+    assert sorted(posted) == [-25] * 40 + [1000]
+    assert transaction_count(setup.community.id, TransactionKind.DEDUCTION) == 40
+    assert unit_totals(setup.community.id) == {"points": 0, "fen": 0}
+    report = reconcile(setup.community)
+    assert report.ok, report.checks
+    db.session.rollback()
+
+    result = invoke_reconcile(pg, setup.slug)
+    assert result.exit_code == 0, result.output
+    assert "All checks passed." in result.output
+    assert "FAIL" not in result.output
+
+
+def test_concurrent_retries_with_one_key_take_effect_once(pg):
+    setup = new_community()
+    key = str(uuid.uuid4())
+
+    replies = concurrently(pg, [award_request(setup, 10, key) for _ in range(50)])
+
+    assert {reply.status for reply in replies} == {201}
+    assert len({reply.body for reply in replies}) == 1
+    replayed = [reply.headers.get("Idempotent-Replayed") for reply in replies]
+    assert replayed.count("true") == 49
+    db.session.expire_all()
+    award_ids = db.session.scalars(
+        sa.select(Award.id).where(Award.community_id == setup.community.id)
+    ).all()
+    assert len(award_ids) == 1
+    assert postings_of(award_ids[0]) == 1
+    assert transaction_count(setup.community.id) == 1
+    assert balance_of(setup.wallet.id) == 10
+    assert reconcile(setup.community).ok
+
+
+# ---------------------------------------------------------------------------
+# flask reconcile
+
+
+def test_reconcile_fails_on_a_tampered_balance(pg):
+    setup = new_community(points=300)
+    wallet_id = setup.wallet.id
+    assert invoke_reconcile(pg, setup.slug).exit_code == 0
+
+    db.session.execute(
+        sa.text("UPDATE accounts SET balance = balance + 1 WHERE id = :id"), {"id": wallet_id}
+    )
+    db.session.commit()
+    result = invoke_reconcile(pg, setup.slug)
+
+    assert result.exit_code == 1, result.output
+    assert "Some checks FAILED." in result.output
+    assert "[FAIL] every unit sums to zero: points sum to 1" in result.output
+    mismatch = f"wallet:member:{setup.resident.id}: balance 301, entries 300"
+    assert (
+        f"[FAIL] every account balance equals the sum of its entries: {mismatch}" in result.output
+    )
+    assert "[ok  ] every transaction balances per unit" in result.output
+
+    # Put it back, so a run over every community stays green.
+    db.session.execute(
+        sa.text("UPDATE accounts SET balance = balance - 1 WHERE id = :id"), {"id": wallet_id}
+    )
+    db.session.commit()
+    result = invoke_reconcile(pg, setup.slug)
+    assert result.exit_code == 0, result.output
+
+
+def test_reconcile_names_an_unknown_community(pg):
+    result = invoke_reconcile(pg, unique("missing"))
+    assert result.exit_code == 1
+    assert "No community 'missing-" in result.output
+
+
+def test_concurrent_retries_of_an_expired_key_take_effect_once(pg):
+    setup = new_community()
+    key = str(uuid.uuid4())
+    first = concurrently(pg, [award_request(setup, 10, key)])[0]
+    assert first.status == 201
+    db.session.execute(
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.member_id == setup.admin.id, IdempotencyKey.key == key)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+
+    replies = concurrently(pg, [award_request(setup, 10, key) for _ in range(20)])
+
+    assert {reply.status for reply in replies} == {201}, [r.body for r in replies]
+    assert len({reply.body for reply in replies}) == 1
+    assert replies[0].body != first.body
+    assert balance_of(setup.wallet.id) == 20
+    assert transaction_count(setup.community.id) == 2
