@@ -31,6 +31,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(jifen_config.DEFAULTS)
     app.config.update(jifen_config.from_environment(app.instance_path))
     app.config.update(config or {})
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = jifen_config.instance_secret_key(app.instance_path)
     register_extensions(app)
     register_request_boundary(app)
     register_blueprints(app)

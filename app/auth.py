@@ -21,7 +21,7 @@ from models import ApiToken, Member, utcnow
 from .extensions import db, login_manager
 from .problems import Unauthorized
 
-TOKEN_PREFIX = "jf_"
+TOKEN_PREFIX = "jf_"  # noqa: S105 (a visible prefix, not a secret)
 
 
 def _hasher() -> argon2.PasswordHasher:
@@ -48,7 +48,7 @@ def authenticate(username: str, password: str) -> Member | None:
     ).scalar_one_or_none()
     hasher = _hasher()
     if member is None:
-        _verify(hasher, current_app.extensions.setdefault("jifen.dummy_hash", hasher.hash("x")), password)
+        _verify(hasher, _dummy_hash(hasher), password)
         return None
     if not _verify(hasher, member.password_hash, password) or not member.active:
         return None
@@ -57,12 +57,16 @@ def authenticate(username: str, password: str) -> Member | None:
     return member
 
 
+def _dummy_hash(hasher: argon2.PasswordHasher) -> str:
+    if "jifen.dummy_hash" not in current_app.extensions:
+        current_app.extensions["jifen.dummy_hash"] = hasher.hash(secrets.token_hex(16))
+    return current_app.extensions["jifen.dummy_hash"]
+
+
 def _verify(hasher, password_hash: str, password: str) -> bool:
     try:
         return hasher.verify(password_hash, password)
-    except argon2.exceptions.VerificationError:
-        return False
-    except argon2.exceptions.InvalidHashError:
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
 
 
@@ -114,7 +118,9 @@ def api_actor() -> Member:
         return g.actor
     secret = bearer_secret()
     if secret is None:
-        raise Unauthorized("Send 'Authorization: Bearer <token>'; get a token from POST /api/v1/auth/token.")
+        raise Unauthorized(
+            "Send 'Authorization: Bearer <token>'; get a token from POST /api/v1/auth/token."
+        )
     token = _find_token(secret)
     if token is None or token.revoked_at is not None or token.expires_at <= utcnow():
         raise Unauthorized("The bearer token is unknown, expired or revoked.")

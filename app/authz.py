@@ -58,32 +58,32 @@ class Scope:
     owner_id: int | None = None
 
 
-def _by_id(model) -> Callable[[int], object]:
-    def load(value):
-        obj = db.session.get(model, value)
-        if obj is None:
-            raise NotFound(f"No {model.__name__.lower()} {value}.")
-        return obj
-
-    return load
+def _by_id(model) -> Callable[[int], object | None]:
+    return lambda value: db.session.get(model, value)
 
 
-def _community_by_slug(slug: str) -> Community:
-    community = db.session.execute(
+def _community_by_slug(slug: str) -> Community | None:
+    return db.session.execute(
         sa.select(Community).where(Community.slug == slug)
     ).scalar_one_or_none()
-    if community is None:
-        raise NotFound(f"No community '{slug}'.")
-    return community
 
 
-#: URL argument -> (view argument, loader, scope of the loaded object).
+#: URL argument -> (view argument, loader returning None if missing, scope of the object).
 LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     "slug": ("community", _community_by_slug, lambda c: Scope(c.id)),
     "member_id": ("member", _by_id(Member), lambda m: Scope(m.community_id, m.id)),
     "merchant_id": ("merchant", _by_id(Merchant), lambda m: Scope(m.community_id)),
     "award_id": ("award", _by_id(Award), lambda a: Scope(a.community_id, a.member_id)),
 }
+
+
+def hidden_from(actor: Member, scope: Scope) -> bool:
+    """True for another community's objects: to this actor they do not exist."""
+    return (
+        actor.role != Role.PLATFORM_ADMIN
+        and scope.community_id is not None
+        and scope.community_id != actor.community_id
+    )
 
 
 def authorize(actor: Member, action: str, scope: Scope) -> None:
@@ -95,7 +95,7 @@ def authorize(actor: Member, action: str, scope: Scope) -> None:
         if scope.community_id is not None and not grant.roles:
             raise Forbidden("Platform admins cannot do this.")
         raise Forbidden("Platform admins have read-only access to community data.")
-    if scope.community_id is not None and scope.community_id != actor.community_id:
+    if hidden_from(actor, scope):
         raise NotFound("Not found in your community.")
     if actor.role in grant.roles:
         return
@@ -116,12 +116,19 @@ def requires(action: str):
             scope = Scope()
             for name in [n for n in kwargs if n in LOADERS]:
                 target, load, scope_of = LOADERS[name]
-                obj = load(kwargs.pop(name))
+                value = kwargs.pop(name)
+                obj = load(value)
+                if obj is None or hidden_from(actor, scope_of(obj)):
+                    # The same answer either way, so a caller cannot probe
+                    # which objects exist in other communities.
+                    raise NotFound(f"No {target} {value!r}.")
                 kwargs[target] = obj
                 scope = scope_of(obj)
             authorize(actor, action, scope)
             response = view(*args, **kwargs)
-            if POLICY[action].audited and response.status_code < 400:
+            # A retry answered from the idempotency store wrote nothing new.
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            if POLICY[action].audited and response.status_code < 400 and not replayed:
                 _audit(actor, action, scope, response)
             return response
 

@@ -8,8 +8,8 @@ for a *second* fund admin: :func:`decide_award` refuses the requester, and the
 from models import AccountKind, Award, AwardStatus, Community, Member, TransactionKind, utcnow
 
 from . import ledger
-from .extensions import db
 from .communities import wallet_of
+from .extensions import db
 from .problems import Conflict, Forbidden, InvalidInput
 
 TRANSITIONS = {

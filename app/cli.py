@@ -5,12 +5,13 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from models import Community, Role
 
 from . import communities
 from .extensions import db
+from .problems import Problem
 from .reconciliation import reconcile
 
 users = AppGroup("users", help="Manage sign-in accounts.")
@@ -22,18 +23,23 @@ users = AppGroup("users", help="Manage sign-in accounts.")
 @click.option("--display-name", default=None, help="Defaults to the username.")
 def create_admin(username, password, display_name):
     """Create a platform admin (district operator)."""
-    member = communities.create_member(
-        None,
-        username=username,
-        password=password,
-        display_name=display_name or username,
-        role=Role.PLATFORM_ADMIN,
-    )
+    try:
+        member = communities.create_member(
+            None,
+            username=username,
+            password=password,
+            display_name=display_name or username,
+            role=Role.PLATFORM_ADMIN,
+        )
+    except Problem as error:
+        db.session.rollback()
+        raise click.ClickException(error.detail) from error
     db.session.commit()
     click.echo(f"Created platform admin '{member.username}' (id {member.id}).")
 
 
 @click.command("reconcile")
+@with_appcontext
 @click.option("--community", "slug", default=None, help="One community's slug; default all.")
 def reconcile_command(slug):
     """Check the ledger's invariants per community; exit 1 if any fails."""

@@ -5,15 +5,12 @@ import secrets
 from pathlib import Path
 
 
-def _secret_key(instance_path: str) -> str:
-    """SECRET_KEY from the environment, else one kept in the instance folder.
+def instance_secret_key(instance_path: str) -> str:
+    """The secret key kept in the instance folder, made on first use.
 
-    A generated per-process key would sign people out on every restart and
-    differ between gunicorn workers; a key file survives both.
+    Used when SECRET_KEY is not set: a generated per-process key would sign
+    people out on every restart and differ between gunicorn workers.
     """
-    key = os.environ.get("SECRET_KEY")
-    if key:
-        return key
     path = Path(instance_path) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +35,7 @@ def from_environment(instance_path: str) -> dict:
     database_url = _database_url(instance_path)
     redis_url = os.environ.get("REDIS_URL")
     config = {
-        "SECRET_KEY": _secret_key(instance_path),
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,

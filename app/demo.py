@@ -7,6 +7,7 @@ are real ledger postings that ``flask reconcile`` proves.
 import click
 import sqlalchemy as sa
 from flask import current_app
+from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
 from models import Community, Member, Role
@@ -15,7 +16,7 @@ from . import awards, communities
 from .extensions import db
 
 SLUG = "beixin"
-PASSWORD = "jifen-demo"
+PASSWORD = "jifen-demo"  # noqa: S105 (the demo's published password)
 
 PEOPLE = (
     ("admin", "平台管理员 Platform admin", Role.PLATFORM_ADMIN),
@@ -68,6 +69,7 @@ def seed() -> bool:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--serve/--no-serve", default=True, help="Start the server after seeding.")

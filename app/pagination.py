@@ -18,15 +18,17 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
+    invalid = InvalidInput(
+        "The cursor is not one this API returned.", errors={"query": {"cursor": ["Invalid."]}}
+    )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         before = json.loads(raw)["before"]
     except (binascii.Error, ValueError, KeyError, TypeError) as error:
-        raise InvalidInput(
-            "The cursor is not one this API returned.", errors={"query": {"cursor": ["Invalid."]}}
-        ) from error
-    if not isinstance(before, int):
-        raise InvalidInput("The cursor is not one this API returned.", errors={"query": {"cursor": ["Invalid."]}})
+        raise invalid from error
+    # bool is an int too; ids are positive 64-bit integers on every database.
+    if type(before) is not int or not 0 < before < 2**63:
+        raise invalid
     return before
 
 

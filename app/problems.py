@@ -66,9 +66,7 @@ class ProblemSchema(ma.Schema):
 
 def problem_response(status: int, title: str, detail: str, type_: str = "about:blank", **extra):
     body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
-    return Response(
-        json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE
-    )
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE)
 
 
 def handle_problem(error: Problem):

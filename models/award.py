@@ -35,18 +35,26 @@ class Award(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
 
-    member: Mapped[Member] = relationship(foreign_keys=[member_id], primaryjoin="Award.member_id == Member.id", viewonly=True)
+    member: Mapped[Member] = relationship(
+        foreign_keys=[member_id], primaryjoin="Award.member_id == Member.id", viewonly=True
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("community_id", "id"),
-        sa.ForeignKeyConstraint(["community_id", "member_id"], ["members.community_id", "members.id"]),
+        sa.ForeignKeyConstraint(
+            ["community_id", "member_id"], ["members.community_id", "members.id"]
+        ),
         sa.ForeignKeyConstraint(
             ["community_id", "transaction_id"],
             ["ledger_transactions.community_id", "ledger_transactions.id"],
         ),
         sa.CheckConstraint("points <> 0", name="points_nonzero"),
         sa.CheckConstraint("reason <> ''", name="reason_not_empty"),
-        sa.CheckConstraint("decided_by_id IS NULL OR decided_by_id <> requested_by_id", name="four_eyes"),
-        sa.CheckConstraint("(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"),
+        sa.CheckConstraint(
+            "decided_by_id IS NULL OR decided_by_id <> requested_by_id", name="four_eyes"
+        ),
+        sa.CheckConstraint(
+            "(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"
+        ),
         sa.Index("ix_awards_community_status", "community_id", "status"),
     )

@@ -103,7 +103,8 @@ class Member(Base):
             ["community_id", "merchant_id"], ["merchants.community_id", "merchants.id"]
         ),
         sa.CheckConstraint(
-            "(role = 'platform_admin') = (community_id IS NULL)", name="platform_admin_has_no_community"
+            "(role = 'platform_admin') = (community_id IS NULL)",
+            name="platform_admin_has_no_community",
         ),
         sa.CheckConstraint(
             "(role = 'merchant_staff') = (merchant_id IS NOT NULL)", name="staff_has_merchant"

@@ -104,7 +104,9 @@ class Account(Base):
     __table_args__ = (
         sa.UniqueConstraint("community_id", "key"),
         sa.UniqueConstraint("community_id", "id", "unit"),
-        sa.ForeignKeyConstraint(["community_id", "member_id"], ["members.community_id", "members.id"]),
+        sa.ForeignKeyConstraint(
+            ["community_id", "member_id"], ["members.community_id", "members.id"]
+        ),
         sa.ForeignKeyConstraint(
             ["community_id", "merchant_id"], ["merchants.community_id", "merchants.id"]
         ),

@@ -23,4 +23,7 @@ def test_postgres_urls_get_the_psycopg_driver(monkeypatch):
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite://"
     from app.config import from_environment
 
-    assert from_environment(app.instance_path)["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+    assert (
+        from_environment(app.instance_path)["SQLALCHEMY_DATABASE_URI"]
+        == "postgresql+psycopg://u@h/db"
+    )

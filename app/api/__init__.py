@@ -3,18 +3,16 @@
 from flask import Flask
 
 from ..extensions import api, csrf
-from . import auth, awards, communities, wallets
+from . import audit, auth, awards, communities, wallets
 
-BLUEPRINTS = (auth.blp, communities.blp, wallets.blp, awards.blp)
+BLUEPRINTS = (auth.blp, communities.blp, wallets.blp, awards.blp, audit.blp)
 
 
 def register_api(app: Flask) -> None:
     app.config.setdefault(
         "API_SPEC_OPTIONS",
         {
-            "components": {
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-            },
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
             "info": {
                 "description": "Community public-welfare points: earning, coupons, "

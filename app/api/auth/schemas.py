@@ -5,7 +5,9 @@ from models import Role
 
 class TokenRequest(ma.Schema):
     username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(max=1024))
+    password = ma.fields.String(
+        required=True, load_only=True, validate=ma.validate.Length(max=1024)
+    )
 
 
 class CommunityRef(ma.Schema):

@@ -19,7 +19,9 @@ from .schemas import (
     MerchantOut,
 )
 
-blp = Blueprint("communities", __name__, url_prefix="/api/v1", description="Communities and members")
+blp = Blueprint(
+    "communities", __name__, url_prefix="/api/v1", description="Communities and members"
+)
 
 
 @blp.route("/communities", methods=["POST"])

@@ -2,7 +2,9 @@ import marshmallow as ma
 
 from models import Role
 
-SLUG = ma.validate.Regexp(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$", error="Lowercase letters, digits and '-'.")
+SLUG = ma.validate.Regexp(
+    r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$", error="Lowercase letters, digits and '-'."
+)
 
 
 class CommunityIn(ma.Schema):
@@ -30,7 +32,9 @@ class MemberIn(ma.Schema):
             ma.validate.Regexp(r"^\S+$", error="No spaces."),
         ],
     )
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(max=1024))
+    password = ma.fields.String(
+        required=True, load_only=True, validate=ma.validate.Length(max=1024)
+    )
     display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     role = ma.fields.Enum(Role, by_value=True, required=True)
     merchant_id = ma.fields.Integer(load_default=None, allow_none=True)

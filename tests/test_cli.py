@@ -1,0 +1,210 @@
+"""The command line (design.md §11a): create-admin, reconcile and demo.
+
+``create-admin`` and ``reconcile`` run against the session's database: the
+commands use the test's app context and so its session, whose commits are
+savepoints in the test's rolled-back transaction. ``demo`` migrates and seeds a
+database of its own, a fresh SQLite file.
+"""
+
+import pytest
+import sqlalchemy as sa
+from conftest import TEST_CONFIG, ApiClient, unique
+
+from app import awards, create_app
+from app.demo import PASSWORD as DEMO_PASSWORD
+from app.extensions import db
+from models import Account, AccountKind, Award, Community, Member, Role
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def cli(app, ctx):
+    return app.test_cli_runner()
+
+
+def test_create_admin_makes_a_platform_admin_who_can_sign_in(app, cli):
+    username = unique("district")
+
+    result = cli.invoke(args=["users", "create-admin", username, "--password", "district-pass"])
+
+    assert result.exit_code == 0, result.output
+    member = db.session.execute(sa.select(Member).where(Member.username == username)).scalar_one()
+    assert member.role == Role.PLATFORM_ADMIN
+    assert member.community_id is None
+    assert member.display_name == username
+    assert f"Created platform admin '{username}' (id {member.id})." in result.output
+    assert "district-pass" not in result.output
+    token = ApiClient(app.test_client()).post(
+        "/auth/token", json={"username": username, "password": "district-pass"}
+    )
+    assert token.status_code == 201
+    assert token.json["user"]["roles"] == ["platform_admin"]
+
+
+def test_create_admin_takes_a_display_name(cli):
+    username = unique("district")
+    result = cli.invoke(
+        args=[
+            "users",
+            "create-admin",
+            username,
+            "--password",
+            "district-pass",
+            "--display-name",
+            "区运营 Operator",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    member = db.session.execute(sa.select(Member).where(Member.username == username)).scalar_one()
+    assert member.display_name == "区运营 Operator"
+
+
+def test_create_admin_twice_fails_clearly(cli):
+    username = unique("district")
+    args = ["users", "create-admin", username, "--password", "district-pass"]
+    assert cli.invoke(args=args).exit_code == 0
+
+    again = cli.invoke(args=args)
+
+    assert again.exit_code != 0
+    assert f"Error: The username '{username}' is taken." in again.output
+    assert "Traceback" not in again.output
+    assert count(Member, Member.username == username) == 1
+
+
+def test_create_admin_refuses_a_short_password(cli):
+    username = unique("district")
+    result = cli.invoke(args=["users", "create-admin", username, "--password", "short"])
+    assert result.exit_code != 0
+    assert "at least 8 characters" in result.output
+    assert count(Member, Member.username == username) == 0
+
+
+@pytest.fixture
+def busy_community(make_community, make_member):
+    """A community with awards, a deduction and a pending award, committed for the CLI."""
+    community = make_community(name="测试社区 Reconcile")
+    admin = make_member(community, Role.FUND_ADMIN)
+    resident = make_member(community)
+    for points in (300, 120, -20, 5000):
+        awards.request_award(community, resident, points=points, reason="志愿", actor=admin)
+    db.session.commit()
+    return community
+
+
+def test_reconcile_passes_on_consistent_data(cli, busy_community):
+    result = cli.invoke(args=["reconcile", "--community", busy_community.slug])
+
+    assert result.exit_code == 0, result.output
+    assert f"测试社区 Reconcile ({busy_community.slug})" in result.output
+    lines = result.output.splitlines()
+    assert any(line.split() == ["points", "wallet", "400"] for line in lines)
+    assert any(line.split() == ["points", "issuance", "-400"] for line in lines)
+    assert "[ok  ] every unit sums to zero" in result.output
+    assert "FAIL" not in result.output
+    assert result.output.rstrip().endswith("All checks passed.")
+
+
+def test_reconcile_fails_when_a_balance_is_off(cli, busy_community):
+    db.session.execute(
+        sa.update(Account)
+        .where(Account.community_id == busy_community.id, Account.kind == AccountKind.WALLET)
+        .values(balance=Account.balance + 1)
+    )
+    db.session.commit()
+
+    result = cli.invoke(args=["reconcile", "--community", busy_community.slug])
+
+    assert result.exit_code == 1
+    assert "[FAIL] every unit sums to zero" in result.output
+    assert "[FAIL] every account balance equals the sum of its entries" in result.output
+    assert result.output.rstrip().endswith("Some checks FAILED.")
+
+
+def test_reconcile_of_an_unknown_community(cli):
+    result = cli.invoke(args=["reconcile", "--community", "no-such-community"])
+    assert result.exit_code != 0
+    assert "No community 'no-such-community'." in result.output
+
+
+class TestDemo:
+    """``flask demo --no-serve`` on a database of its own."""
+
+    @pytest.fixture(autouse=True)
+    def db_session(self):
+        """Replaces the rolled-back session: this app's database is a fresh file."""
+        yield None
+
+    @pytest.fixture
+    def demo_app(self, tmp_path):
+        app = create_app(
+            {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.sqlite'}"}
+        )
+        with app.app_context():
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+
+    def invoke(self, app, *args):
+        # The command shares this app context and so its session: end the
+        # test's reads first (SQLite's BEGIN IMMEDIATE would block the
+        # migration's connection), and read afresh what the command committed.
+        db.session.remove()
+        result = app.test_cli_runner().invoke(args=list(args))
+        db.session.remove()
+        return result
+
+    def totals(self):
+        return {model.__tablename__: count(model) for model in (Community, Member, Award)}
+
+    def test_demo_migrates_seeds_once_and_reconciles(self, demo_app):
+        first = self.invoke(demo_app, "demo", "--no-serve")
+
+        assert first.exit_code == 0, first.output
+        assert "Seeded 北新社区 (beixin)." in first.output
+        assert f"password for all: {DEMO_PASSWORD}" in first.output
+        for username in ("admin", "fund", "fund2", "organizer", "resident", "cashier"):
+            assert f"  {username} " in first.output
+        assert "demo.sqlite" in first.output
+        with db.engine.connect() as connection:  # the seed is committed in the file
+            assert db.engine.url.database.endswith("demo.sqlite")
+            assert connection.scalar(sa.text("SELECT name FROM communities")) == "北新社区"
+        community = db.session.execute(
+            sa.select(Community).where(Community.slug == "beixin")
+        ).scalar_one()
+        assert community.name == "北新社区"
+        roles = set(db.session.scalars(sa.select(Member.role)))
+        assert roles == set(Role)
+        seeded = self.totals()
+        assert seeded == {"communities": 1, "members": 8, "awards": 6}
+
+        second = self.invoke(demo_app, "demo", "--no-serve")
+
+        assert second.exit_code == 0, second.output
+        assert "Demo community already there." in second.output
+        assert self.totals() == seeded
+
+        reconciled = self.invoke(demo_app, "reconcile")
+        assert reconciled.exit_code == 0, reconciled.output
+        assert "北新社区 (beixin)" in reconciled.output
+        assert reconciled.output.rstrip().endswith("All checks passed.")
+
+    def test_demo_people_sign_in_and_hold_their_points(self, demo_app):
+        assert self.invoke(demo_app, "demo", "--no-serve").exit_code == 0
+        client = ApiClient(demo_app.test_client())
+
+        def me(username):
+            token = client.post(
+                "/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+            )
+            assert token.status_code == 201, token.json
+            return ApiClient(demo_app.test_client(), token.json["token"]).get("/me").json
+
+        assert me("resident")["wallet"] == {"points": 450, "value_fen": 900}
+        assert me("resident2")["wallet"]["points"] == 280
+        assert me("fund")["roles"] == ["fund_admin"]
+        assert me("admin")["community"] is None
+        assert me("cashier")["merchant_id"] is not None
