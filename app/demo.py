@@ -8,6 +8,7 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
 from flask_migrate import upgrade
 
 from models import Community, Member, Role
@@ -85,4 +86,5 @@ def demo_command(host, port, serve):
         click.echo(f"  {username:<10} {name}")
     click.echo(f"API docs: http://{host}:{port}/api/docs")
     if serve:
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # ``app.run`` refuses to start under the ``flask`` command; serve directly.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)

@@ -160,6 +160,15 @@ class TestDemo:
     def totals(self):
         return {model.__tablename__: count(model) for model in (Community, Member, Award)}
 
+    def test_demo_serves_the_app_it_seeded(self, demo_app, monkeypatch):
+        served = []
+        monkeypatch.setattr(
+            "app.demo.run_simple", lambda *args, **kwargs: served.append((args, kwargs))
+        )
+        result = self.invoke(demo_app, "demo", "--port", "5123")
+        assert result.exit_code == 0, result.output
+        assert served == [(("127.0.0.1", 5123, demo_app), {"threaded": True})]
+
     def test_demo_migrates_seeds_once_and_reconciles(self, demo_app):
         first = self.invoke(demo_app, "demo", "--no-serve")
 
