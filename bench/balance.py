@@ -1,0 +1,87 @@
+"""Balance reads over HTTP (design.md §12: at least 1,500 requests/s on 2 cores, p99 < 20 ms).
+
+    .venv/bin/python -m bench.balance [--clients 16] [--seconds 20] [--workers 4]
+
+Seeds residents with awarded points and tokens, runs Jifen under gunicorn on
+PostgreSQL, drives ``GET /api/v1/members/{id}/balance`` with wrk, and runs
+pgbench's select-only workload with the same client count as the reference.
+"""
+
+import argparse
+
+from app import auth, awards, communities, create_app
+from app.extensions import db
+from models import Role
+
+from . import harness
+
+
+def seed(url: str, residents: int) -> list[tuple[int, str]]:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "ARGON2_PROFILE": "CHEAPEST"})
+    with app.app_context():
+        community = communities.create_community("bench", "压测社区")
+        fund = communities.create_member(
+            community, username="bench-fund", password="bench-password",
+            display_name="基金", role=Role.FUND_ADMIN,
+        )  # fmt: skip
+        pairs = []
+        for n in range(residents):
+            member = communities.create_member(
+                community, username=f"bench-{n}", password="bench-password",
+                display_name=f"居民 {n}", role=Role.RESIDENT,
+            )  # fmt: skip
+            awards.request_award(community, member, points=100 + n, reason="压测", actor=fund)
+            secret, _ = auth.issue_token(member)
+            pairs.append((member.id, secret))
+        db.session.commit()
+        db.engine.dispose()
+    return pairs
+
+
+def lua(pairs: list[tuple[int, str]]) -> str:
+    rows = ",\n".join(f'{{{member_id}, "{token}"}}' for member_id, token in pairs)
+    return f"""
+local callers = {{
+{rows}
+}}
+local n = 0
+request = function()
+  n = n % #callers + 1
+  local caller = callers[n]
+  return wrk.format("GET", "/api/v1/members/" .. caller[1] .. "/balance",
+                    {{["Authorization"] = "Bearer " .. caller[2]}})
+end
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--residents", type=int, default=500)
+    args = parser.parse_args()
+    harness.require_tools("wrk", "pgbench")
+
+    reference = harness.pgbench(clients=args.clients, seconds=args.seconds, select_only=True)
+    with harness.scratch_database("jifen_bench") as url:
+        harness.migrate(url)
+        pairs = seed(url, args.residents)
+        with harness.gunicorn(url, workers=args.workers) as base:
+            harness.wrk(base, lua(pairs), clients=args.clients, seconds=3)
+            load = harness.wrk(base, lua(pairs), clients=args.clients, seconds=args.seconds)
+    harness.report(
+        "balance",
+        {
+            "command": f"python -m bench.balance --clients {args.clients} "
+            f"--seconds {args.seconds} --workers {args.workers}",
+            **harness.as_dict(load),
+            "pgbench_select_only_tps": reference,
+            "ratio_to_pgbench_select_only": round(load.rps / reference, 3),
+            "target": ">= 1500 requests/s on 2 cores, p99 < 20 ms, 0 errors",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

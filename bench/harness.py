@@ -1,0 +1,188 @@
+"""What every benchmark needs: a scratch PostgreSQL database, a migrated schema,
+Jifen under gunicorn, a load from wrk, and pgbench as the same-run reference."""
+
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = os.environ.get("JIFEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def database_url(name: str) -> str:
+    return f"{SERVER}/{name}"
+
+
+@contextlib.contextmanager
+def scratch_database(name: str):
+    """A fresh database, dropped afterwards."""
+    with psycopg.connect(database_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield database_url(name)
+    finally:
+        with psycopg.connect(database_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def jifen_env(url: str, **extra) -> dict:
+    return {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-secret", **extra}
+
+
+def migrate(url: str) -> None:
+    flask = Path(sys.executable).parent / "flask"
+    subprocess.run(
+        [str(flask), "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=jifen_env(url),
+        check=True,
+        capture_output=True,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(url: str, *, workers: int, threads: int = 1):
+    """Jifen under gunicorn on a loopback port; yields the base URL."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning",
+        "app:create_app()",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=jifen_env(url))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/login", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+LUA_DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'JIFEN {"requests":%d,"duration_us":%d,"errors":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1) -> Load:
+    """Drive ``base`` with wrk running ``script`` (Lua, without its ``done``)."""
+    path = ROOT / "bench" / "out" / "load.lua"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(script + LUA_DONE)
+    output = subprocess.run(
+        [
+            "wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s",
+            "--timeout", "5s", "-s", str(path), base,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"^JIFEN (.*)$", output, re.MULTILINE)
+    if not found:
+        raise RuntimeError(f"wrk printed no summary:\n{output}")
+    raw = json.loads(found.group(1))
+    return Load(
+        requests=raw["requests"],
+        seconds=raw["duration_us"] / 1e6,
+        errors=raw["errors"],
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+    )
+
+
+def pgbench(*, clients: int, seconds: int, select_only: bool = False) -> float:
+    """pgbench's TPS (TPC-B, or its select-only variant) on a scratch database."""
+    with scratch_database("jifen_bench_pgbench") as url:
+        subprocess.run(["pgbench", "-i", "-q", "-s", "1", url], check=True, capture_output=True)
+        command = ["pgbench", "-n", f"-c{clients}", f"-j{min(clients, 2)}", f"-T{seconds}", url]
+        if select_only:
+            command.insert(2, "-S")
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    found = re.search(r"^tps = ([\d.]+)", output, re.MULTILINE)
+    if not found:
+        raise RuntimeError(f"pgbench printed no tps:\n{output}")
+    return float(found.group(1))
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with psycopg.connect(database_url("postgres")) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, PostgreSQL {pg}"
+
+
+def report(name: str, figures: dict) -> None:
+    """Print the figures and keep them as JSON in bench/out/."""
+    out = ROOT / "bench" / "out" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    figures = {"benchmark": name, "machine": machine(), **figures}
+    out.write_text(json.dumps(figures, indent=2, ensure_ascii=False))
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def require_tools(*names: str) -> None:
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        raise SystemExit(f"missing tools: {', '.join(missing)} (bin/bench installs them)")
+
+
+def as_dict(load: Load) -> dict:
+    return {**asdict(load), "rps": round(load.rps, 1)}
