@@ -196,23 +196,34 @@ def create_activity(
     return activity
 
 
-def publish(activity: Activity) -> Activity:
-    transition(activity, ActivityStatus.PUBLISHED, published_at=utcnow())
+#: The moment each organizer's move stamps on the activity.
+STAMPS = {
+    ActivityStatus.PUBLISHED: "published_at",
+    ActivityStatus.CLOSED: "closed_at",
+    ActivityStatus.CANCELLED: "cancelled_at",
+}
+
+
+def move(activity: Activity, new: ActivityStatus) -> Activity:
+    """Publish, close or cancel the activity, noting when."""
+    transition(activity, new, **{STAMPS[new]: utcnow()})
     db.session.flush()
     return activity
+
+
+def publish(activity: Activity) -> Activity:
+    """Open the activity to residents: they see it and may sign up and check in."""
+    return move(activity, ActivityStatus.PUBLISHED)
 
 
 def close(activity: Activity) -> Activity:
     """End check-in; the organizer reviews attendances, then finalizes."""
-    transition(activity, ActivityStatus.CLOSED, closed_at=utcnow())
-    db.session.flush()
-    return activity
+    return move(activity, ActivityStatus.CLOSED)
 
 
 def cancel(activity: Activity) -> Activity:
-    transition(activity, ActivityStatus.CANCELLED, cancelled_at=utcnow())
-    db.session.flush()
-    return activity
+    """Call the activity off; nobody is awarded."""
+    return move(activity, ActivityStatus.CANCELLED)
 
 
 def _lock(activity: Activity) -> None:

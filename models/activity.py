@@ -118,6 +118,20 @@ class Activity(Base):
     )
 
 
+def _one_per_member_and_activity() -> tuple:
+    """The keys of a row that puts one member at one activity, both of its community."""
+    return (
+        sa.UniqueConstraint("community_id", "id"),
+        sa.UniqueConstraint("community_id", "activity_id", "member_id"),
+        sa.ForeignKeyConstraint(
+            ["community_id", "activity_id"], ["activities.community_id", "activities.id"]
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id", "member_id"], ["members.community_id", "members.id"]
+        ),
+    )
+
+
 class ActivitySignup(Base):
     """A member's place in an activity, taken before it starts; withdrawing deletes it."""
 
@@ -130,14 +144,7 @@ class ActivitySignup(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
-        sa.UniqueConstraint("community_id", "activity_id", "member_id"),
-        sa.ForeignKeyConstraint(
-            ["community_id", "activity_id"], ["activities.community_id", "activities.id"]
-        ),
-        sa.ForeignKeyConstraint(
-            ["community_id", "member_id"], ["members.community_id", "members.id"]
-        ),
+        *_one_per_member_and_activity(),
         sa.Index("ix_activity_signups_member_id", "member_id"),
     )
 
@@ -185,14 +192,7 @@ class Attendance(Base):
     )
 
     __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
-        sa.UniqueConstraint("community_id", "activity_id", "member_id"),
-        sa.ForeignKeyConstraint(
-            ["community_id", "activity_id"], ["activities.community_id", "activities.id"]
-        ),
-        sa.ForeignKeyConstraint(
-            ["community_id", "member_id"], ["members.community_id", "members.id"]
-        ),
+        *_one_per_member_and_activity(),
         sa.ForeignKeyConstraint(
             ["community_id", "checked_in_by_id"], ["members.community_id", "members.id"]
         ),

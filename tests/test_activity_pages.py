@@ -58,6 +58,15 @@ def flashes(page: str) -> list[str]:
     return re.findall(r'<p class="(?:notice|alert)" role="(?:status|alert)">(.*?)</p>', page)
 
 
+def attended(world, clock, **fields):
+    """An activity the resident attended, finalized."""
+    activity = make_activity(world.community, world.organizer, now=clock.now, **fields)
+    activities.record_check_in(activity, actor=world.organizer, member_id=world.resident.id)
+    activities.finalize(activity, actor=world.organizer)
+    db.session.flush()
+    return activity
+
+
 def current_code(activity) -> str:
     return checkin_codes.code_for(activity, checkin_codes.window_at(activities.utcnow()))
 
@@ -199,10 +208,7 @@ def test_past_activities_show_the_points_and_the_cap(client, world, make_member,
     world.community.monthly_earning_cap = 80
     fund = make_member(world.community, Role.FUND_ADMIN)
     awards.request_award(world.community, world.resident, points=50, reason="绿化", actor=fund)
-    activity = make_activity(world.community, world.organizer, now=clock.now, points=50)
-    activities.record_check_in(activity, actor=world.organizer, member_id=world.resident.id)
-    activities.finalize(activity, actor=world.organizer)
-    db.session.flush()
+    activity = attended(world, clock, points=50)
     sign_in(client, "wang-ayi")
 
     listing = page_of(client.get("/activities"))
@@ -221,10 +227,7 @@ def test_history_says_what_each_line_was_for_and_pages_back(client, world, make_
         awards.request_award(
             world.community, world.resident, points=n, reason=f"第{n}次", actor=fund
         )
-    activity = make_activity(world.community, world.organizer, now=clock.now, title="敬老院探访")
-    activities.record_check_in(activity, actor=world.organizer, member_id=world.resident.id)
-    activities.finalize(activity, actor=world.organizer)
-    db.session.flush()
+    activity = attended(world, clock, title="敬老院探访")
     sign_in(client, "wang-ayi")
 
     page = page_of(client.get("/history"))
