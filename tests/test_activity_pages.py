@@ -276,6 +276,18 @@ def test_navigation_follows_the_role(client, other_client, world, make_member):
     client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})
     sign_in(client, "cashier-zhou")
     assert links(client) == ["首页", "活动"]
+    assert "草稿和进行中的活动" in page_of(other_client.get("/activities"))
+    assert "草稿和进行中的活动" not in page_of(client.get("/activities"))
+
+
+def test_platform_admins_have_no_activity_list_of_their_own(client, make_member):
+    make_member(None, Role.PLATFORM_ADMIN, username="district-op")
+    sign_in(client, "district-op")
+    nav = re.search(
+        r'<nav class="bar main-nav"[^>]*>(.*?)</nav>', page_of(client.get("/home")), re.S
+    )
+    assert re.findall(r">([^<]+)</a>", nav[1]) == ["首页"]
+    assert client.get("/activities").status_code == 404
 
 
 # --- organizers -----------------------------------------------------------------------------

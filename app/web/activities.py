@@ -33,7 +33,7 @@ from ..communities import wallet_of
 from ..earning import LOCAL_ZONE, member_points_earned, month_bounds, month_of
 from ..extensions import db
 from ..pagination import page
-from ..problems import Conflict, InvalidInput, Problem
+from ..problems import Conflict, InvalidInput, NotFound, Problem
 from . import blp
 from .activity_forms import ActionForm, ActivityForm, CodeForm, ExcludeForm, MemberCodeForm
 from .earning_labels import (
@@ -137,6 +137,8 @@ def _actor() -> Member:
 def activity_list():
     actor = _actor()
     community = actor.community
+    if community is None:
+        raise NotFound("Platform admins belong to no community; open a community's activities.")
     upcoming = db.session.scalars(
         activities.listing(community, actor, upcoming=True)
         .order_by(Activity.starts_at, Activity.id)
