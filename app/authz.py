@@ -15,13 +15,25 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import g, request
 
-from models import AuditEntry, Award, Community, Member, Merchant, Role
+from models import (
+    WALLET_ROLES,
+    Activity,
+    Attendance,
+    AuditEntry,
+    Award,
+    Community,
+    Member,
+    Merchant,
+    Role,
+)
 
 from .auth import current_actor
 from .extensions import db
 from .problems import Forbidden, NotFound
 
 ADMINS = frozenset({Role.FUND_ADMIN})
+#: Who runs activities: organizers, and fund admins standing in for them.
+ORGANIZERS = frozenset({Role.ORGANIZER, Role.FUND_ADMIN})
 EVERYONE = frozenset(Role) - {Role.PLATFORM_ADMIN}
 
 
@@ -49,6 +61,18 @@ POLICY: dict[str, Grant] = {
     "award.decide": Grant(roles=ADMINS, audited=True),
     "award.list": Grant(roles=ADMINS, platform=True),
     "audit.read": Grant(roles=ADMINS, platform=True),
+    "earning_rules.update": Grant(roles=ADMINS, audited=True),
+    "activity.create": Grant(roles=ORGANIZERS, audited=True),
+    "activity.read": Grant(roles=EVERYONE, platform=True),
+    "activity.organize": Grant(roles=ORGANIZERS),
+    "activity.manage": Grant(roles=ORGANIZERS, audited=True),
+    "activity.finalize": Grant(roles=ORGANIZERS, audited=True),
+    "activity.check_in_code": Grant(roles=ORGANIZERS),
+    "activity.sign_up": Grant(roles=WALLET_ROLES),
+    "attendance.check_in": Grant(roles=WALLET_ROLES),
+    "attendance.list": Grant(roles=ORGANIZERS, platform=True),
+    "attendance.review": Grant(roles=ORGANIZERS, audited=True),
+    "member.code": Grant(owner=True),
 }
 
 
@@ -74,6 +98,12 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     "member_id": ("member", _by_id(Member), lambda m: Scope(m.community_id, m.id)),
     "merchant_id": ("merchant", _by_id(Merchant), lambda m: Scope(m.community_id)),
     "award_id": ("award", _by_id(Award), lambda a: Scope(a.community_id, a.member_id)),
+    "activity_id": ("activity", _by_id(Activity), lambda a: Scope(a.community_id)),
+    "attendance_id": (
+        "attendance",
+        _by_id(Attendance),
+        lambda a: Scope(a.community_id, a.member_id),
+    ),
 }
 
 

@@ -73,4 +73,6 @@ DEFAULTS = {
     "LOGIN_RATE_LIMIT": "10 per minute",
     "PAGE_SIZE_DEFAULT": 50,
     "PAGE_SIZE_MAX": 200,
+    #: The activity check-in code changes this often; each code is accepted for two windows.
+    "CHECKIN_WINDOW_SECONDS": 30,
 }

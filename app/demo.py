@@ -4,6 +4,8 @@ The seed goes through the same domain functions as the API, so demo balances
 are real ledger postings that ``flask reconcile`` proves.
 """
 
+from datetime import datetime, timedelta
+
 import click
 import sqlalchemy as sa
 from flask import current_app
@@ -11,9 +13,10 @@ from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 from flask_migrate import upgrade
 
-from models import Community, Member, Role
+from models import ActivityCategory, Community, Member, PointsRule, Role, utcnow
 
-from . import awards, communities
+from . import activities, awards, communities
+from .earning import LOCAL_ZONE
 from .extensions import db
 
 SLUG = "beixin"
@@ -37,6 +40,36 @@ AWARDS = (
     ("resident3", 120, "关爱老人：上门陪伴 Elder care"),
     ("resident2", -20, "重复登记更正 Correction of a double entry"),
 )
+
+
+#: Points one resident may earn a month; the demo's mediation award meets it.
+MONTHLY_EARNING_CAP = 600
+
+#: One activity of each category: (category, title, day from today, start hour, hours,
+#: points rule, state to leave it in, attendances as (username, minutes in, minutes out)).
+ACTIVITIES = (
+    (ActivityCategory.ENVIRONMENT, "北新街环境卫生整治 Street cleanup", -3, 9, 2,
+     {"points": 50}, "finalized",
+     (("resident", 5, None), ("resident2", 0, None), ("resident3", 15, None))),
+    (ActivityCategory.GREENING, "社区花坛补植 Flower-bed replanting", -6, 14, 3,
+     {"points": 20, "points_rule": PointsRule.PER_HOUR, "max_points": 60}, "finalized",
+     (("resident", 10, 160), ("resident2", 0, 180))),
+    (ActivityCategory.MEDIATION, "邻里纠纷调解 Neighbour dispute mediation", -2, 19, 2,
+     {"points": 100}, "finalized",
+     (("resident", 0, None), ("resident2", 20, None))),
+    (ActivityCategory.ELDER_CARE, "关爱老人上门陪伴 Visiting elderly neighbours", 2, 9.5, 2,
+     {"points": 80, "capacity": 10}, "published", ()),
+    (ActivityCategory.SAFETY_PATROL, "夜间安全巡逻 Night safety patrol", None, None, 2.5,
+     {"points": 60}, "published",
+     (("resident3", 10, None),)),
+    (ActivityCategory.CULTURE, "旧物义卖 Second-hand charity sale", 5, 9, 3,
+     {"points": 40}, "published", ()),
+    (ActivityCategory.OTHER, "垃圾分类宣传 Waste-sorting outreach", 8, 10, 2,
+     {"points": 30}, "draft", ()),
+)  # fmt: skip
+
+#: Left out of the award, with the reason, when the mediation is finalized.
+EXCLUDED = {("邻里纠纷调解 Neighbour dispute mediation", "resident2"): "未到场 Did not take part"}
 
 
 def seed() -> bool:
@@ -66,7 +99,54 @@ def seed() -> bool:
         awards.request_award(
             community, people[username], points=points, reason=reason, actor=people["fund"]
         )
+    community.monthly_earning_cap = MONTHLY_EARNING_CAP
+    seed_activities(community, people)
     return True
+
+
+def seed_activities(community: Community, people: dict[str, Member]) -> None:
+    """Activities of every kind, the past ones finalized through the same domain functions
+    as the API, so their awards are ledger postings like any other."""
+    organizer = people["organizer"]
+    now = utcnow()
+    today = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+    for category, title, day, hour, hours, rule, state, attendances in ACTIVITIES:
+        if day is None:  # under way now, for the check-in screen
+            starts = now - timedelta(minutes=30)
+        else:
+            starts = today + timedelta(days=day, hours=hour)
+        activity = activities.create_activity(
+            community,
+            actor=organizer,
+            title=title,
+            category=category,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=hours),
+            place="北新社区 Beixin community",
+            **rule,
+        )
+        if state == "draft":
+            continue
+        activities.publish(activity)
+        for username, minutes_in, minutes_out in attendances:
+            _attend(activity, organizer, people[username], starts, minutes_in, minutes_out)
+            reason = EXCLUDED.get((title, username))
+            if reason:
+                attendance = activities.attendance_of(activity, people[username])
+                activities.exclude(attendance, reason=reason, actor=organizer)
+        if category == ActivityCategory.ELDER_CARE:
+            activities.sign_up(activity, people["resident2"])
+        if state == "finalized":
+            activities.finalize(activity, actor=organizer)
+
+
+def _attend(activity, organizer, member, starts: datetime, minutes_in, minutes_out) -> None:
+    recorded = dict(actor=organizer, member_id=member.id)
+    activities.record_check_in(activity, at=starts + timedelta(minutes=minutes_in), **recorded)
+    if minutes_out is not None:
+        activities.record_check_out(
+            activity, at=starts + timedelta(minutes=minutes_out), **recorded
+        )
 
 
 @click.command("demo")

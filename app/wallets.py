@@ -5,7 +5,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from models import Account, LedgerEntry, LedgerTransaction, Member
+from models import Account, Activity, Attendance, LedgerEntry, LedgerTransaction, Member
 
 from .communities import wallet_of
 from .extensions import db
@@ -46,6 +46,11 @@ class HistoryLine:
     balance_after: int
     reverses_id: int | None
     created_at: datetime
+    #: The domain object the line is for, e.g. ``attendance:12`` or ``award:7``.
+    reference: str | None = None
+    #: For an attendance award: the activity it was earned at.
+    activity_id: int | None = None
+    activity_title: str | None = None
 
 
 def history(member: Member, *, before: int | None, limit: int) -> list[HistoryLine]:
@@ -72,8 +77,25 @@ def history(member: Member, *, before: int | None, limit: int) -> list[HistoryLi
             LedgerTransaction.memo,
             LedgerTransaction.reverses_id,
             LedgerTransaction.created_at,
+            LedgerTransaction.reference,
+            Activity.id.label("activity_id"),
+            Activity.title.label("activity_title"),
         )
         .join(LedgerTransaction, LedgerTransaction.id == running.c.transaction_id)
+        .outerjoin(
+            Attendance,
+            sa.and_(
+                Attendance.community_id == LedgerTransaction.community_id,
+                Attendance.transaction_id == LedgerTransaction.id,
+            ),
+        )
+        .outerjoin(
+            Activity,
+            sa.and_(
+                Activity.community_id == Attendance.community_id,
+                Activity.id == Attendance.activity_id,
+            ),
+        )
         .order_by(running.c.id.desc())
         .limit(limit)
     )
@@ -89,6 +111,9 @@ def history(member: Member, *, before: int | None, limit: int) -> list[HistoryLi
             balance_after=row.balance_after,
             reverses_id=row.reverses_id,
             created_at=row.created_at,
+            reference=row.reference,
+            activity_id=row.activity_id,
+            activity_title=row.activity_title,
         )
         for row in db.session.execute(query)
     ]

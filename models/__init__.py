@@ -1,5 +1,15 @@
 """SQLAlchemy models for Jifen. Pure SQLAlchemy: nothing here imports Flask or ``app``."""
 
+from .activity import (
+    Activity,
+    ActivityCategory,
+    ActivitySignup,
+    ActivityStatus,
+    Attendance,
+    AttendanceStatus,
+    CheckInMethod,
+    PointsRule,
+)
 from .award import Award, AwardStatus
 from .base import Base, utcnow
 from .community import WALLET_ROLES, ApiToken, Community, Member, Merchant, Role
@@ -24,11 +34,18 @@ __all__ = [
     "WALLET_ROLES",
     "Account",
     "AccountKind",
+    "Activity",
+    "ActivityCategory",
+    "ActivitySignup",
+    "ActivityStatus",
     "ApiToken",
+    "Attendance",
+    "AttendanceStatus",
     "AuditEntry",
     "Award",
     "AwardStatus",
     "Base",
+    "CheckInMethod",
     "Community",
     "Fund",
     "IdempotencyKey",
@@ -36,6 +53,7 @@ __all__ = [
     "LedgerTransaction",
     "Member",
     "Merchant",
+    "PointsRule",
     "Role",
     "TransactionKind",
     "Unit",

@@ -38,11 +38,19 @@ class Community(Base):
     points_per_yuan: Mapped[int] = mapped_column(default=50)
     #: Manual awards or deductions above this many points wait for a second fund admin.
     award_approval_threshold: Mapped[int] = mapped_column(default=1000)
+    #: Most points one member may earn here in a calendar month (Asia/Shanghai),
+    #: manual awards included; attendance awards past it are recorded as capped.
+    #: NULL for no cap.
+    monthly_earning_cap: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         sa.CheckConstraint("points_per_yuan > 0", name="points_per_yuan_positive"),
         sa.CheckConstraint("award_approval_threshold >= 0", name="threshold_nonnegative"),
+        sa.CheckConstraint(
+            "monthly_earning_cap IS NULL OR monthly_earning_cap >= 0",
+            name="earning_cap_nonnegative",
+        ),
         sa.CheckConstraint("slug <> ''", name="slug_not_empty"),
     )
 

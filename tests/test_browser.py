@@ -73,14 +73,14 @@ def live_server(tmp_path):
 
 
 @contextmanager
-def phone_page():
+def phone_page(locale="zh-CN"):
     """A phone-sized page in headless Chromium; a missing browser fails the test, never skips it."""
     assert Path(CHROMIUM).exists(), f"the browser tests need Debian's chromium at {CHROMIUM}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale)
         try:
             yield context.new_page()
         finally:

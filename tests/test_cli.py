@@ -6,6 +6,8 @@ savepoints in the test's rolled-back transaction. ``demo`` migrates and seeds a
 database of its own, a fresh SQLite file.
 """
 
+from collections import Counter
+
 import pytest
 import sqlalchemy as sa
 from conftest import TEST_CONFIG, ApiClient, unique
@@ -13,7 +15,19 @@ from conftest import TEST_CONFIG, ApiClient, unique
 from app import awards, create_app
 from app.demo import PASSWORD as DEMO_PASSWORD
 from app.extensions import db
-from models import Account, AccountKind, Award, Community, Member, Role
+from models import (
+    Account,
+    AccountKind,
+    Activity,
+    ActivityCategory,
+    ActivityStatus,
+    Attendance,
+    AttendanceStatus,
+    Award,
+    Community,
+    Member,
+    Role,
+)
 
 
 def count(model, *where) -> int:
@@ -212,8 +226,42 @@ class TestDemo:
             assert token.status_code == 201, token.json
             return ApiClient(demo_app.test_client(), token.json["token"]).get("/me").json
 
-        assert me("resident")["wallet"] == {"points": 450, "value_fen": 900}
-        assert me("resident2")["wallet"]["points"] == 280
+        # 450 awarded, then activities 50 + 50 + 100, the last cut to the monthly cap of 600.
+        assert me("resident")["wallet"] == {"points": 600, "value_fen": 1200}
+        assert me("resident2")["wallet"]["points"] == 280 + 50 + 60
         assert me("fund")["roles"] == ["fund_admin"]
         assert me("admin")["community"] is None
         assert me("cashier")["merchant_id"] is not None
+
+    def test_demo_has_activities_of_every_kind_some_finalized(self, demo_app):
+        assert self.invoke(demo_app, "demo", "--no-serve").exit_code == 0
+
+        seeded = db.session.execute(sa.select(Activity.category, Activity.status)).all()
+        assert {category for category, _status in seeded} == set(ActivityCategory)
+        assert Counter(status for _category, status in seeded) == {
+            ActivityStatus.FINALIZED: 3,
+            ActivityStatus.PUBLISHED: 3,
+            ActivityStatus.DRAFT: 1,
+        }
+        outcomes = Counter(
+            (status, capped)
+            for status, capped in db.session.execute(
+                sa.select(Attendance.status, Attendance.capped)
+            )
+        )
+        assert outcomes == {
+            (AttendanceStatus.AWARDED, False): 5,
+            (AttendanceStatus.AWARDED, True): 1,
+            (AttendanceStatus.EXCLUDED, False): 1,
+            (AttendanceStatus.CHECKED_IN, False): 1,
+        }
+        client = ApiClient(demo_app.test_client())
+        token = client.post("/auth/token", json={"username": "resident", "password": DEMO_PASSWORD})
+        resident = ApiClient(demo_app.test_client(), token.json["token"])
+        lines = resident.get(f"/members/{token.json['user']['id']}/transactions").json["items"]
+        assert [(line["activity_title"], line["points"]) for line in lines[:3]] == [
+            ("邻里纠纷调解 Neighbour dispute mediation", 50),
+            ("社区花坛补植 Flower-bed replanting", 50),
+            ("北新街环境卫生整治 Street cleanup", 50),
+        ]
+        assert self.invoke(demo_app, "reconcile").exit_code == 0

@@ -20,3 +20,10 @@ class HistoryLineOut(ma.Schema):
     balance_after = ma.fields.Integer()
     reverses_id = ma.fields.Integer(allow_none=True)
     created_at = ma.fields.AwareDateTime()
+    reference = ma.fields.String(
+        allow_none=True, metadata={"description": "what the line is for, e.g. attendance:12"}
+    )
+    activity_id = ma.fields.Integer(
+        allow_none=True, metadata={"description": "the activity an attendance award was for"}
+    )
+    activity_title = ma.fields.String(allow_none=True)

@@ -1,0 +1,510 @@
+"""Pages for earning points: activities, check-in, the organizer's screen, finalizing.
+
+Each view states its action from :data:`app.authz.POLICY`, as the API's do, and
+calls the same domain functions. A refused change (a wrong code, a full
+activity) is rolled back and said in the reader's language on the page.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+import sqlalchemy as sa
+from flask import (
+    Response,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from models import Activity, ActivityStatus, Attendance, Member, utcnow
+
+from .. import activities, checkin_codes, qr, wallets
+from ..authz import POLICY, requires
+from ..communities import wallet_of
+from ..earning import LOCAL_ZONE, member_points_earned, month_bounds, month_of
+from ..extensions import db
+from ..pagination import page
+from ..problems import Conflict, InvalidInput, NotFound, Problem
+from . import blp
+from .activity_forms import ActionForm, ActivityForm, CodeForm, ExcludeForm, MemberCodeForm
+from .earning_labels import (
+    ACTIVITY_STATUS_LABELS,
+    ATTENDANCE_STATUS_LABELS,
+    CATEGORY_LABELS,
+    KIND_LABELS,
+    problem_text,
+)
+
+T = TypeVar("T")
+
+#: Refusals a page explains in place; anything else is the error page.
+EXPLAINED = (Conflict, InvalidInput)
+#: Lines per page of the wallet history.
+HISTORY_PAGE = 20
+UPCOMING_SHOWN = 50
+
+
+def page_action(action: str):
+    """Sign-in (else the login page), then :func:`app.authz.requires`, for a page view."""
+
+    def decorator(view):
+        @wraps(view)
+        def responding(*args, **kwargs):
+            return make_response(view(*args, **kwargs))
+
+        return login_required(requires(action)(responding))
+
+    return decorator
+
+
+def refused(problem: Problem) -> None:
+    """Undo whatever the refused change flushed, and say why on the next page."""
+    db.session.rollback()
+    flash(str(problem_text(problem)), "error")
+
+
+def attempt(change: Callable[[], T], said: Callable[[T], str]) -> T | None:
+    """Make a change and say so on the next page, or say why it was refused."""
+    try:
+        result = change()
+    except EXPLAINED as problem:
+        refused(problem)
+        return None
+    flash(said(result), "success")
+    return result
+
+
+@blp.app_context_processor
+def earning_helpers() -> dict:
+    def can(action: str) -> bool:
+        return current_user.is_authenticated and current_user.role in POLICY[action].roles
+
+    return {"can": can}
+
+
+@blp.app_template_filter("category_label")
+def category_label(category) -> str:
+    return CATEGORY_LABELS[category]
+
+
+@blp.app_template_filter("activity_status_label")
+def activity_status_label(status) -> str:
+    return ACTIVITY_STATUS_LABELS[status]
+
+
+@blp.app_template_filter("attendance_status_label")
+def attendance_status_label(status) -> str:
+    return ATTENDANCE_STATUS_LABELS[status]
+
+
+@blp.app_template_filter("kind_label")
+def kind_label(kind: str) -> str:
+    label = KIND_LABELS.get(kind)
+    return str(label) if label is not None else ""
+
+
+@blp.app_template_filter("local_clock")
+def local_clock(moment) -> str:
+    return format_datetime(moment, "HH:mm")
+
+
+@blp.app_template_filter("time_range")
+def time_range(activity: Activity) -> str:
+    """``2026-11-21 09:00 – 11:30``, with the end's date only when it is another day."""
+    start, end = (t.astimezone(LOCAL_ZONE) for t in (activity.starts_at, activity.ends_at))
+    end_format = "HH:mm" if start.date() == end.date() else "yyyy-MM-dd HH:mm"
+    return f"{format_datetime(start, 'yyyy-MM-dd HH:mm')} – {format_datetime(end, end_format)}"
+
+
+def _actor() -> Member:
+    return g.actor
+
+
+# --- residents ------------------------------------------------------------------------------
+
+
+@blp.get("/activities")
+@page_action("activity.read")
+def activity_list():
+    actor = _actor()
+    community = actor.community
+    if community is None:
+        raise NotFound("Platform admins belong to no community; open a community's activities.")
+    upcoming = db.session.scalars(
+        activities.listing(community, actor, upcoming=True)
+        .order_by(Activity.starts_at, Activity.id)
+        .limit(UPCOMING_SHOWN)
+    ).all()
+    signed_up = set(
+        db.session.scalars(
+            sa.select(activities.ActivitySignup.activity_id).where(
+                activities.ActivitySignup.member_id == actor.id
+            )
+        )
+    )
+    mine = db.session.scalars(
+        activities.attendances_of_member(actor).order_by(Attendance.id.desc()).limit(50)
+    ).all()
+    organizing = []
+    if activities.manages(actor):
+        organizing = db.session.scalars(
+            activities.listing(community, actor)
+            .where(
+                Activity.status.in_(
+                    [ActivityStatus.DRAFT, ActivityStatus.PUBLISHED, ActivityStatus.CLOSED]
+                )
+            )
+            .order_by(Activity.starts_at, Activity.id)
+        ).all()
+    now = utcnow()
+    start, end = month_bounds(month_of(now))
+    earned = member_points_earned(community.id, actor.id, start, end) if wallet_of(actor) else None
+    return render_template(
+        "activities/list.html",
+        upcoming=upcoming,
+        signed_up=signed_up,
+        mine=mine,
+        organizing=organizing,
+        earned_this_month=earned,
+        cap=community.monthly_earning_cap,
+    )
+
+
+@blp.get("/activities/<int:activity_id>")
+@page_action("activity.read")
+def activity_page(activity):
+    detail = activities.detail(activity, _actor())
+    return render_template(
+        "activities/detail.html",
+        detail=detail,
+        activity=activity,
+        code_form=CodeForm(),
+        action_form=ActionForm(),
+        check_in_open=_check_in_open(activity),
+    )
+
+
+def _check_in_open(activity: Activity) -> bool:
+    now = utcnow()
+    return (
+        activity.status == ActivityStatus.PUBLISHED
+        and activity.starts_at - activities.CHECK_IN_OPENS_BEFORE <= now <= activity.ends_at
+    )
+
+
+@blp.post("/activities/<int:activity_id>/signup")
+@page_action("activity.sign_up")
+def sign_up(activity):
+    attempt(
+        lambda: activities.sign_up(activities.visible(activity, _actor()), _actor()),
+        lambda _signup: _("You are signed up. See you there!"),
+    )
+    return redirect(url_for("web.activity_page", activity_id=activity.id))
+
+
+@blp.post("/activities/<int:activity_id>/withdraw")
+@page_action("activity.sign_up")
+def withdraw(activity):
+    attempt(
+        lambda: activities.withdraw(activity, _actor()),
+        lambda _none: _("Your place is given back."),
+    )
+    return redirect(url_for("web.activity_page", activity_id=activity.id))
+
+
+@blp.route("/activities/<int:activity_id>/check-in", methods=["GET", "POST"])
+@page_action("attendance.check_in")
+def check_in(activity):
+    """Where the QR on the organizer's screen leads, and where a typed code is sent."""
+    activities.visible(activity, _actor())
+    form = CodeForm()
+    if request.method == "GET" and request.args.get("code"):
+        form.code.data = request.args["code"]
+    error = None
+    if form.validate_on_submit():
+        try:
+            attendance, created = activities.record_check_in(
+                activity, actor=_actor(), code=form.code.data
+            )
+        except EXPLAINED as problem:
+            db.session.rollback()
+            error = problem_text(problem)
+        else:
+            if created:
+                flash(_("You are checked in. Thank you for volunteering!"), "success")
+            else:
+                flash(_("You were already checked in."), "success")
+            return redirect(url_for("web.activity_page", activity_id=activity.id))
+    status = 422 if error or form.errors else 200
+    page = render_template("activities/check_in.html", activity=activity, form=form, error=error)
+    return page, status
+
+
+@blp.post("/activities/<int:activity_id>/check-out")
+@page_action("attendance.check_in")
+def check_out(activity):
+    form = CodeForm()
+    if form.validate_on_submit():
+        attempt(
+            lambda: activities.record_check_out(activity, actor=_actor(), code=form.code.data),
+            lambda _attendance: _("You are checked out. Thank you!"),
+        )
+    else:
+        flash(_("Please type the code on the organizer's screen."), "error")
+    return redirect(url_for("web.activity_page", activity_id=activity.id))
+
+
+@blp.get("/my-code")
+@login_required
+def my_code():
+    """The resident's member code, for the organizer to scan."""
+    code = checkin_codes.member_code_of(current_user._get_current_object())
+    return render_template("activities/my_code.html", code=code)
+
+
+@blp.get("/my-code.svg")
+@login_required
+def my_code_svg():
+    code = checkin_codes.member_code_of(current_user._get_current_object())
+    return Response(qr.svg(code.code), mimetype=qr.SVG, headers={"Cache-Control": "private"})
+
+
+@blp.get("/history")
+@login_required
+def history():
+    """The whole wallet history, newest first, a page at a time."""
+    member = current_user._get_current_object()
+    lines = page(
+        lambda before, limit: wallets.history(member, before=before, limit=limit),
+        {"cursor": request.args.get("cursor"), "limit": HISTORY_PAGE},
+    )
+    return render_template(
+        "activities/history.html",
+        balance=wallets.balance(member),
+        history=lines["items"],
+        next_cursor=lines["next_cursor"],
+    )
+
+
+# --- organizers -----------------------------------------------------------------------------
+
+
+@blp.get("/activities/new")
+@page_action("activity.organize")
+def new_activity():
+    return render_template("activities/form.html", form=ActivityForm())
+
+
+@blp.post("/activities/new")
+@page_action("activity.create")
+def create_activity():
+    form = ActivityForm()
+    if form.validate_on_submit():
+        try:
+            activity = activities.create_activity(
+                _actor().community, actor=_actor(), **form.domain_values(LOCAL_ZONE)
+            )
+        except InvalidInput as problem:
+            _field_errors(form, problem)
+        else:
+            if request.form.get("publish"):
+                activities.publish(activity)
+            flash(_("The activity is saved."), "success")
+            return redirect(url_for("web.activity_page", activity_id=activity.id))
+    return render_template("activities/form.html", form=form), 422
+
+
+def _field_errors(form: ActivityForm, problem: Problem) -> None:
+    """Put a domain refusal next to the field it is about."""
+    fields = (problem.extra.get("errors") or {}).get("json") or {}
+    messages = {
+        "ends_at": _("The activity must end after it starts."),
+        "max_points": _("With the per-hour rule, give the most points for one attendance."),
+    }
+    for field in form:
+        if field.name in fields:
+            field.errors = [*field.errors, messages.get(field.name, _("Please check this field."))]
+
+
+ACTIVITY_MOVES = {
+    "publish": activities.publish,
+    "close": activities.close,
+    "cancel": activities.cancel,
+}
+
+
+@blp.post("/activities/<int:activity_id>/<any(publish, close, cancel):move>")
+@page_action("activity.manage")
+def move_activity(activity, move):
+    attempt(
+        lambda: ACTIVITY_MOVES[move](activity),
+        lambda moved: _(
+            "The activity is now: %(status)s.", status=activity_status_label(moved.status)
+        ),
+    )
+    return redirect(url_for("web.activity_page", activity_id=activity.id))
+
+
+@blp.get("/activities/<int:activity_id>/screen")
+@page_action("activity.check_in_code")
+def screen(activity):
+    """The rotating check-in QR, large, for a phone or a TV; it refreshes itself."""
+    try:
+        shown = checkin_codes.display(activity, activities.check_in_code(activity))
+    except activities.CheckInClosed:
+        shown = None
+    return render_template(
+        "activities/screen.html",
+        activity=activity,
+        shown=shown,
+        checked_in=_checked_in(activity),
+        window_seconds=checkin_codes.window_seconds(),
+    )
+
+
+def _checked_in(activity: Activity) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(activities.attendance_list(activity).subquery())
+    )
+
+
+@blp.get("/activities/<int:activity_id>/screen.json")
+@page_action("activity.check_in_code")
+def screen_json(activity):
+    """What the screen's script fetches every window: the new code, its QR, the count."""
+    shown = checkin_codes.display(activity, activities.check_in_code(activity))
+    return jsonify(
+        code=shown.code,
+        url=shown.url,
+        window=shown.window,
+        refresh_in=shown.refresh_in,
+        qr=url_for("web.screen_qr", activity_id=activity.id, window=shown.window),
+        checked_in=_checked_in(activity),
+    )
+
+
+@blp.get("/activities/<int:activity_id>/check-in-qr.svg")
+@page_action("activity.check_in_code")
+def screen_qr(activity):
+    window = request.args.get("window", type=int)
+    code = activities.check_in_code(activity, window)
+    body = qr.svg(checkin_codes.checkin_url(activity, code.code))
+    return Response(body, mimetype=qr.SVG, headers={"Cache-Control": "no-store"})
+
+
+@blp.get("/activities/<int:activity_id>/attendance")
+@page_action("attendance.list")
+def attendance(activity):
+    """The live attendance list, with check-in by member code and the finalize button."""
+    rows = db.session.scalars(
+        activities.attendance_list(activity).order_by(Attendance.checked_in_at, Attendance.id)
+    ).all()
+    waiting = db.session.scalars(
+        sa.select(Member)
+        .join(activities.ActivitySignup, activities.ActivitySignup.member_id == Member.id)
+        .where(
+            activities.ActivitySignup.activity_id == activity.id,
+            Member.id.not_in(
+                sa.select(Attendance.member_id).where(Attendance.activity_id == activity.id)
+            ),
+        )
+        .order_by(activities.ActivitySignup.id)
+    ).all()
+    context = dict(
+        activity=activity,
+        rows=rows,
+        waiting=waiting,
+        points_of=lambda row: activities.attendance_points(activity, row),
+        action_form=ActionForm(),
+        exclude_form=ExcludeForm(),
+        editable=activity.status in (ActivityStatus.PUBLISHED, ActivityStatus.CLOSED),
+    )
+    if request.args.get("partial"):
+        return render_template("activities/_attendance_rows.html", **context)
+    return render_template("activities/attendance.html", member_form=MemberCodeForm(), **context)
+
+
+def _back_to_attendance(activity_id: int):
+    return redirect(url_for("web.attendance", activity_id=activity_id))
+
+
+@blp.post("/activities/<int:activity_id>/attendance")
+@page_action("attendance.check_in")
+def record_attendance(activity):
+    """The organizer checks a resident in: a scanned member code, or a signed-up name."""
+    form = MemberCodeForm()
+    if form.validate_on_submit():
+        attempt(
+            lambda: activities.record_check_in(activity, actor=_actor(), **form.who()), _arrived
+        )
+    else:
+        flash(_("Please scan or type the resident's member code."), "error")
+    return _back_to_attendance(activity.id)
+
+
+def _arrived(result: tuple[Attendance, bool]) -> str:
+    attendance, created = result
+    name = attendance.member.display_name
+    if created:
+        return _("%(name)s is checked in.", name=name)
+    return _("%(name)s was already checked in.", name=name)
+
+
+@blp.post("/attendances/<int:attendance_id>/check-out")
+@page_action("attendance.review")
+def check_out_attendee(attendance):
+    """The organizer records someone leaving (who forgot, or has no phone)."""
+    attempt(
+        lambda: activities.record_check_out(
+            attendance.activity, actor=_actor(), member_id=attendance.member_id
+        ),
+        lambda done: _("%(name)s is checked out.", name=done.member.display_name),
+    )
+    return _back_to_attendance(attendance.activity_id)
+
+
+@blp.post("/attendances/<int:attendance_id>/exclude")
+@page_action("attendance.review")
+def exclude(attendance):
+    form = ExcludeForm()
+    if form.validate_on_submit():
+        attempt(
+            lambda: activities.exclude(attendance, reason=form.reason.data, actor=_actor()),
+            lambda done: _("%(name)s is left out.", name=done.member.display_name),
+        )
+    else:
+        flash(_("Please give a reason for leaving someone out."), "error")
+    return _back_to_attendance(attendance.activity_id)
+
+
+@blp.post("/attendances/<int:attendance_id>/reinstate")
+@page_action("attendance.review")
+def reinstate(attendance):
+    attempt(
+        lambda: activities.reinstate(attendance),
+        lambda done: _("%(name)s counts again.", name=done.member.display_name),
+    )
+    return _back_to_attendance(attendance.activity_id)
+
+
+@blp.post("/activities/<int:activity_id>/finalize")
+@page_action("activity.finalize")
+def finalize(activity):
+    attempt(
+        lambda: activities.finalize(activity, actor=_actor()),
+        lambda result: _(
+            "Finalized. Attendances awarded: %(num)s; points in all: %(points)s.",
+            num=result.awarded,
+            points=f"{result.points_awarded:,}",
+        ),
+    )
+    return _back_to_attendance(activity.id)
