@@ -1,8 +1,12 @@
 """``flask demo``: migrate, seed the 北新社区 demo community, and serve it.
 
 The seed goes through the same domain functions as the API, so demo balances
-are real ledger postings that ``flask reconcile`` proves.
+are real ledger postings that ``flask reconcile`` proves. The awards are dated
+last month, and last month's coupons are issued, so residents hold coupons.
 """
+
+from contextlib import contextmanager
+from datetime import datetime
 
 import click
 import sqlalchemy as sa
@@ -10,9 +14,19 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
-from models import Community, Member, Role
+from models import (
+    Award,
+    Community,
+    CouponFunding,
+    ExpiryTarget,
+    LedgerTransaction,
+    Member,
+    Role,
+    utcnow,
+)
 
-from . import awards, communities
+from . import awards, communities, issuance
+from .earnings import LOCAL_TZ, Period
 from .extensions import db
 
 SLUG = "beixin"
@@ -38,12 +52,47 @@ AWARDS = (
 )
 
 
+#: Partner shops: name, category, whether a 微街长 (micro street chief) runs it.
+SHOPS = (
+    ("微街长便民超市", "超市 Grocery", True),
+    ("北新街理发店", "理发 Barber", True),
+    ("老街茶馆", "茶馆 Tea house", False),
+)
+
+
+@contextmanager
+def dated(moment: datetime):
+    """Write history: awards and ledger transactions made inside carry ``moment``.
+
+    For seeding (the demo, tests) only: the hook is process-wide while it lasts.
+    """
+
+    def stamp(_mapper, _connection, target):
+        target.created_at = moment
+
+    for model in (Award, LedgerTransaction):
+        sa.event.listen(model, "before_insert", stamp)
+    try:
+        yield
+    finally:
+        for model in (Award, LedgerTransaction):
+            sa.event.remove(model, "before_insert", stamp)
+
+
+def last_month() -> Period:
+    return Period.containing(utcnow()).previous()
+
+
 def seed() -> bool:
     """Create the demo community once; return False when it already exists."""
     if db.session.execute(sa.select(Community.id).where(Community.slug == SLUG)).first():
         return False
     community = communities.create_community(SLUG, "北新社区", points_per_yuan=50)
-    shop = communities.create_merchant(community, name="微街长便民超市", category="超市 Grocery")
+    shops = [
+        communities.create_merchant(community, name=name, category=category)
+        for name, category, _chief in SHOPS
+    ]
+    shop = shops[0]
     people: dict[str, Member] = {}
     for username, name, role in PEOPLE:
         people[username] = communities.create_member(
@@ -61,10 +110,28 @@ def seed() -> bool:
         role=Role.MERCHANT_STAFF,
         merchant_id=shop.id,
     )
-    for username, points, reason in AWARDS:
-        awards.request_award(
-            community, people[username], points=points, reason=reason, actor=people["fund"]
-        )
+    period = last_month()
+    with dated(datetime(period.year, period.month, 15, 10, tzinfo=LOCAL_TZ)):
+        for username, points, reason in AWARDS:
+            awards.request_award(
+                community, people[username], points=points, reason=reason, actor=people["fund"]
+            )
+    chiefs = issuance.create_merchant_group(
+        community,
+        name="微街长商家",
+        merchant_ids=[shop.id for shop, (_n, _c, chief) in zip(shops, SHOPS, strict=True) if chief],
+    )
+    rule = issuance.create_rule(
+        community,
+        name="月度积分券 Monthly coupon",
+        min_points_earned=300,
+        tiers=[(300, 100), (400, 200)],
+        merchant_group=chiefs,
+        funding=CouponFunding.GRANT,
+        on_expiry=ExpiryTarget.WALLET,
+        actor=people["fund"],
+    )
+    issuance.issue_coupons(rule, period, actor=people["fund"])
     return True
 
 

@@ -31,6 +31,8 @@ TEST_CONFIG = {
     "ARGON2_PROFILE": "CHEAPEST",
     "RATELIMIT_ENABLED": False,
     "SECRET_KEY": "test-secret-key",
+    # A fixed coupon signing key, so no test writes a key file into instance/.
+    "JIFEN_SIGNING_KEYS": "test-1:" + "A" * 43,
 }
 
 
