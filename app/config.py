@@ -73,4 +73,6 @@ DEFAULTS = {
     "LOGIN_RATE_LIMIT": "10 per minute",
     "PAGE_SIZE_DEFAULT": 50,
     "PAGE_SIZE_MAX": 200,
+    #: A pay-code changes every this many seconds and is accepted for two such windows.
+    "PAY_CODE_WINDOW_SECONDS": 30,
 }
