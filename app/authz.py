@@ -15,7 +15,17 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import g, request
 
-from models import AuditEntry, Award, Community, Member, Merchant, Role
+from models import (
+    AuditEntry,
+    Award,
+    Community,
+    Coupon,
+    IssuanceRule,
+    Member,
+    Merchant,
+    MerchantGroup,
+    Role,
+)
 
 from .auth import current_actor
 from .extensions import db
@@ -35,6 +45,8 @@ class Grant:
     platform: bool = False
     #: Successful calls are written to the audit log.
     audited: bool = False
+    #: Anyone may call, signed in or not (public keys, for instance).
+    public: bool = False
 
 
 POLICY: dict[str, Grant] = {
@@ -49,6 +61,22 @@ POLICY: dict[str, Grant] = {
     "award.decide": Grant(roles=ADMINS, audited=True),
     "award.list": Grant(roles=ADMINS, platform=True),
     "audit.read": Grant(roles=ADMINS, platform=True),
+    "merchant_group.create": Grant(roles=ADMINS, audited=True),
+    "merchant_group.read": Grant(roles=EVERYONE, platform=True),
+    "merchant_group.update": Grant(roles=ADMINS, audited=True),
+    "issuance_rule.create": Grant(roles=ADMINS, audited=True),
+    "issuance_rule.read": Grant(roles=EVERYONE, platform=True),
+    "issuance_run.create": Grant(roles=ADMINS, audited=True),
+    "issuance_run.list": Grant(roles=ADMINS, platform=True),
+    # Tokens and codes spend the coupon: only its holder sees them (see app.api.coupons).
+    "coupon.read": Grant(roles=ADMINS, owner=True, platform=True),
+    "coupon.qr": Grant(owner=True),
+    "coupon.revoke": Grant(roles=ADMINS, audited=True),
+    "coupon.verify": Grant(roles=ADMINS | {Role.MERCHANT_STAFF}),
+    "keys.read": Grant(public=True),
+    # A pay-code spends the wallet: nobody but its holder may see one.
+    "paycode.show": Grant(owner=True),
+    "paycode.reset": Grant(roles=ADMINS, owner=True, audited=True),
 }
 
 
@@ -74,6 +102,9 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     "member_id": ("member", _by_id(Member), lambda m: Scope(m.community_id, m.id)),
     "merchant_id": ("merchant", _by_id(Merchant), lambda m: Scope(m.community_id)),
     "award_id": ("award", _by_id(Award), lambda a: Scope(a.community_id, a.member_id)),
+    "group_id": ("merchant_group", _by_id(MerchantGroup), lambda g: Scope(g.community_id)),
+    "rule_id": ("rule", _by_id(IssuanceRule), lambda r: Scope(r.community_id)),
+    "coupon_id": ("coupon", _by_id(Coupon), lambda c: Scope(c.community_id, c.member_id)),
 }
 
 
@@ -112,6 +143,8 @@ def requires(action: str):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
+            if POLICY[action].public:
+                return view(*args, **kwargs)
             actor = g.actor = current_actor()
             scope = Scope()
             for name in [n for n in kwargs if n in LOADERS]:

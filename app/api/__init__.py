@@ -3,9 +3,18 @@
 from flask import Flask
 
 from ..extensions import api, csrf
-from . import audit, auth, awards, communities, wallets
+from . import audit, auth, awards, communities, coupons, issuance, paycodes, wallets
 
-BLUEPRINTS = (auth.blp, communities.blp, wallets.blp, awards.blp, audit.blp)
+BLUEPRINTS = (
+    auth.blp,
+    communities.blp,
+    wallets.blp,
+    awards.blp,
+    audit.blp,
+    issuance.blp,
+    coupons.blp,
+    paycodes.blp,
+)
 
 
 def register_api(app: Flask) -> None:
