@@ -69,6 +69,8 @@ def reconcile_command(slug):
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(reconcile_command)
+    from .coupon_commands import group as coupons_group
     from .demo import demo_command
 
     app.cli.add_command(demo_command)
+    app.cli.add_command(coupons_group)

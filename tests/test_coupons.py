@@ -67,7 +67,7 @@ def assert_reconciles(community) -> dict[str, int]:
     return report.coupons
 
 
-# --- lifecycle -------------------------------------------------------------------------
+# --- lifecycle ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("start", list(CouponStatus))
@@ -104,7 +104,7 @@ def test_partial_redemption_keeps_escrow_in_step(community, admin, resident, sho
         coupons.check_usable(coupon)
 
 
-# --- where a coupon is valid -------------------------------------------------------------
+# --- where a coupon is valid ----------------------------------------------------------
 
 
 def test_coupon_valid_at_every_merchant_or_the_rules_group(
@@ -129,7 +129,7 @@ def test_coupon_valid_at_every_merchant_or_the_rules_group(
     assert not coupons.coupon_valid_at(chiefs_only, shop)
 
 
-# --- short codes ---------------------------------------------------------------------------
+# --- short codes ----------------------------------------------------------------------
 
 
 def test_codes_have_no_look_alikes():
@@ -153,7 +153,7 @@ def test_a_typed_code_finds_the_coupon(community, admin, resident, make_communit
         coupons.coupon_by_code(coupon.code, community)
 
 
-# --- revocation ---------------------------------------------------------------------------------
+# --- revocation -----------------------------------------------------------------------
 
 
 def test_revoking_a_granted_coupon_returns_points_to_issuance(community, admin, resident):
@@ -213,7 +213,7 @@ def test_a_coupon_is_revoked_once_and_only_while_open(community, admin, resident
     assert_reconciles(community)
 
 
-# --- expiry ---------------------------------------------------------------------------------------
+# --- expiry ---------------------------------------------------------------------------
 
 
 def test_expiry_moves_remaining_points_as_each_rule_says(community, admin, make_member, shop):

@@ -48,7 +48,7 @@ def assert_reconciles(community):
     return report
 
 
-# --- periods and earnings ---------------------------------------------------------
+# --- periods and earnings -------------------------------------------------------------
 
 
 def test_period_bounds_are_shanghai_months():
@@ -85,7 +85,7 @@ def test_points_earned_counts_awards_and_attendances_in_the_month(community, adm
     assert earnings_of(make_member(community), period).points_earned == 0
 
 
-# --- merchant groups and rules --------------------------------------------------
+# --- merchant groups and rules --------------------------------------------------------
 
 
 def test_merchant_groups(community, make_community):
