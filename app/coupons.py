@@ -367,13 +367,12 @@ def _source(coupon: Coupon) -> Account:
 
 def lock(coupon: Coupon) -> Coupon:
     """Lock the coupon's row for this transaction and read it afresh."""
-    db.session.execute(
+    return db.session.execute(
         sa.select(Coupon)
         .where(Coupon.id == coupon.id)
         .with_for_update(of=Coupon)
         .execution_options(populate_existing=True)
-    )
-    return coupon
+    ).scalar_one()
 
 
 def revoke_coupon(coupon: Coupon, *, reason: str, actor: Member) -> Coupon:

@@ -177,7 +177,7 @@ def verify_pay_code(code: str, community: Community, now: datetime | None = None
 def consume_pay_code(code: str, community: Community, now: datetime | None = None) -> Member:
     """Verify the code and mark it used; a second use is refused with :class:`PayCodeUsed`."""
     verified = _verify(code, community, now)
-    result = db.session.execute(
+    recorded = db.session.execute(
         sql.insert(PayCodeUse)
         .values(
             community_id=community.id,
@@ -186,7 +186,8 @@ def consume_pay_code(code: str, community: Community, now: datetime | None = Non
             used_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["community_id", "member_id", "window_index"])
-    )
-    if result.rowcount != 1:
+        .returning(PayCodeUse.id)
+    ).first()
+    if recorded is None:
         raise PayCodeUsed("This pay-code was already used; ask the resident for the next one.")
     return verified.member
