@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 
 from models import (
     Award,
@@ -152,4 +153,5 @@ def demo_command(host, port, serve):
         click.echo(f"  {username:<10} {name}")
     click.echo(f"API docs: http://{host}:{port}/api/docs")
     if serve:
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # Not app.run(): under the flask command it does nothing (FLASK_RUN_FROM_CLI).
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
