@@ -135,6 +135,15 @@ def authorize(actor: Member, action: str, scope: Scope) -> None:
     raise Forbidden(f"Your role ({actor.role.value}) may not do this.")
 
 
+def permits(actor: Member, action: str, scope: Scope) -> bool:
+    """Whether :func:`authorize` would let ``actor`` do ``action`` (for showing links)."""
+    try:
+        authorize(actor, action, scope)
+    except (Forbidden, NotFound):
+        return False
+    return True
+
+
 def requires(action: str):
     """Declare a view's action; load URL objects, authorize, audit."""
     if action not in POLICY:

@@ -23,11 +23,10 @@ from models import (
     LedgerTransaction,
     Member,
     Role,
-    utcnow,
 )
 
 from . import awards, communities, issuance
-from .earnings import LOCAL_TZ, Period
+from .earnings import LOCAL_TZ, last_month
 from .extensions import db
 
 SLUG = "beixin"
@@ -78,10 +77,6 @@ def dated(moment: datetime):
     finally:
         for model in (Award, LedgerTransaction):
             sa.event.remove(model, "before_insert", stamp)
-
-
-def last_month() -> Period:
-    return Period.containing(utcnow()).previous()
 
 
 def seed() -> bool:

@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from models import Account, AccountKind, LedgerEntry, LedgerTransaction, Member, TransactionKind
+from models import (
+    Account,
+    AccountKind,
+    LedgerEntry,
+    LedgerTransaction,
+    Member,
+    TransactionKind,
+    utcnow,
+)
 
 from .extensions import db
 from .problems import InvalidInput
@@ -71,6 +79,11 @@ class Period:
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+def last_month(now: datetime | None = None) -> Period:
+    """The most recent finished month: the one a monthly issuance run is for."""
+    return Period.containing(now or utcnow()).previous()
 
 
 def earnings_by_member(community_id: int, period: Period) -> sa.Select:

@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw
 
 from app import coupons, issuance, ledger
 from app.communities import wallet_of
-from app.demo import dated, last_month
-from app.earnings import LOCAL_TZ, Period
+from app.demo import dated
+from app.earnings import LOCAL_TZ, Period, last_month
 from app.extensions import db
 from models import (
     Account,

@@ -59,6 +59,13 @@ def live_server(tmp_path):
                 community, resident, points=points, reason=reason, actor=fund_admin
             )
         db.session.commit()
+    with serving(app) as url:
+        yield url
+
+
+@contextmanager
+def serving(app):
+    """Serve ``app`` on a free loopback port in a thread; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server")
     thread.start()
