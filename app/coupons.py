@@ -50,7 +50,7 @@ from models import (
     utcnow,
 )
 
-from . import ledger, signing
+from . import ledger, signing, sql
 from .extensions import db
 from .problems import Conflict, InvalidInput, NotFound
 
@@ -79,10 +79,13 @@ OPEN_STATUSES = tuple(status for status in CouponStatus if status not in FINAL_C
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 10
 
-#: Coupons per ledger transaction when many move at once. PostgreSQL's balance
-#: trigger sums a transaction once per entry, so its cost grows with the square
-#: of a transaction's size; a few hundred entries keep it small.
-BATCH_SIZE = 250
+#: Coupons per INSERT, and per ledger transaction when the points' other side
+#: is one account (issuance for a grant, ``expired``).
+BATCH_SIZE = 500
+#: Coupons per ledger transaction with a leg per resident's wallet (convert,
+#: expiry back to wallets). PostgreSQL's balance trigger sums the transaction
+#: once per entry, so its cost grows with the square of a transaction's entries.
+WALLET_BATCH_SIZE = 100
 
 
 class IllegalCouponTransition(Conflict):
@@ -147,7 +150,13 @@ def statuses_that_may_become(new: CouponStatus) -> list[CouponStatus]:
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """A random code: one draw below 30^10 (about 49 bits), written in the code alphabet."""
+    number = secrets.randbelow(len(CODE_ALPHABET) ** CODE_LENGTH)
+    digits = []
+    for _ in range(CODE_LENGTH):
+        number, digit = divmod(number, len(CODE_ALPHABET))
+        digits.append(CODE_ALPHABET[digit])
+    return "".join(digits)
 
 
 def normalize_code(text: str) -> str:
@@ -313,9 +322,15 @@ def post_coupon_escrow(
     reference: str | None = None,
     actor_id: int | None = None,
 ) -> LedgerTransaction:
-    """One ledger transaction for many coupons: an escrow leg each, a leg per counter-account.
+    """One ledger transaction for many coupons, and a :class:`~models.CouponPosting` each.
 
-    Records each coupon's share as a :class:`~models.CouponPosting`.
+    The escrow account is a control account: the transaction has one escrow
+    leg for the total and one leg per counter-account (issuance, each wallet,
+    ``expired``...), while the coupon postings, its subsidiary ledger, say
+    which coupon each point belongs to. Reconciliation proves the two agree,
+    transaction by transaction. Few entries per transaction also keep
+    PostgreSQL's balance trigger, which sums a transaction once per entry,
+    cheap however many coupons move.
     """
     escrow = ledger.ensure_account(community_id, AccountKind.COUPON_ESCROW)
     counter: dict[int, int] = defaultdict(int)
@@ -323,20 +338,13 @@ def post_coupon_escrow(
     for move in moves:
         counter[move.counter.id] -= move.points
         accounts[move.counter.id] = move.counter
-    legs = [(escrow, move.points) for move in moves]
+    legs = [(escrow, sum(move.points for move in moves))]
     legs += [(accounts[account_id], amount) for account_id, amount in counter.items()]
     txn = ledger.post(community_id, kind, legs, memo=memo, reference=reference, actor_id=actor_id)
-    db.session.execute(
-        sa.insert(CouponPosting),
-        [
-            dict(
-                community_id=community_id,
-                coupon_id=move.coupon_id,
-                transaction_id=txn.id,
-                amount=move.points,
-            )
-            for move in moves
-        ],
+    sql.insert_many(
+        CouponPosting.__table__,
+        [dict(coupon_id=move.coupon_id, amount=move.points) for move in moves],
+        same=dict(community_id=community_id, transaction_id=txn.id),
     )
     return txn
 
@@ -451,7 +459,7 @@ def expire_coupons(
     batches = [
         batch
         for _community_id, rows in groupby(due, key=lambda row: row.community_id)
-        for batch in chunks(list(rows))
+        for batch in chunks(list(rows), WALLET_BATCH_SIZE)
     ]
     for batch in batches:
         _expire_batch(batch, now)

@@ -35,8 +35,8 @@ from models import (
     utcnow,
 )
 
-from . import ledger, sql
-from .coupons import EscrowMove, chunks, new_code, post_coupon_escrow, wallets_of
+from . import coupons, ledger, sql
+from .coupons import EscrowMove, chunks, new_code, post_coupon_escrow
 from .earnings import LOCAL_TZ, Period, earnings_by_member
 from .extensions import db
 from .problems import Conflict, InvalidInput
@@ -220,11 +220,21 @@ def coupon_expiry(rule: IssuanceRule, issued_at: datetime) -> datetime:
 # --- runs ------------------------------------------------------------------------------
 
 
-def eligible(rule: IssuanceRule, period: Period) -> sa.Select:
-    """Who gets a coupon: member, wallet, wallet balance and coupon points, by member id.
+@dataclass(frozen=True)
+class Candidate:
+    member_id: int
+    wallet_id: int
+    points: int
 
-    One ``GROUP BY`` over the period's ledger, less members already holding a
-    coupon of this rule and period; inactive members get none.
+
+def eligible(rule: IssuanceRule, period: Period) -> list[Candidate]:
+    """Who gets a coupon, and worth how much, by member id.
+
+    One ``GROUP BY`` over the period's ledger decides eligibility and points.
+    Members already holding this rule and period's coupon, and inactive
+    members, are read as two sets and left out here rather than joined in:
+    joined to the aggregate, a planner without fresh statistics (a big
+    month just posted) may re-run the aggregate once per member.
     """
     earned = earnings_by_member(rule.community_id, period).subquery()
     if rule.points is not None:
@@ -242,38 +252,27 @@ def eligible(rule: IssuanceRule, period: Period) -> sa.Select:
         qualifies.append(earned.c.points_earned >= rule.min_points_earned)
     if rule.min_attendances is not None:
         qualifies.append(earned.c.attendances >= rule.min_attendances)
-    already = (
-        sa.select(Coupon.id)
-        .where(
+    rows = db.session.execute(
+        sa.select(earned.c.member_id, earned.c.wallet_id, points.label("points"))
+        .where(sa.or_(*qualifies), points > 0)
+        .order_by(earned.c.member_id)
+    )
+    holding = db.session.scalars(
+        sa.select(Coupon.member_id).where(
             Coupon.community_id == rule.community_id,
             Coupon.rule_id == rule.id,
             Coupon.period == str(period),
-            Coupon.member_id == earned.c.member_id,
         )
-        .exists()
     )
-    return (
-        sa.select(
-            earned.c.member_id,
-            earned.c.wallet_id,
-            Account.balance,
-            points.label("points"),
-        )
-        .join(Account, Account.id == earned.c.wallet_id)
-        .join(
-            Member,
-            sa.and_(Member.id == earned.c.member_id, Member.community_id == rule.community_id),
-        )
-        .where(Member.active, sa.or_(*qualifies), points > 0, ~already)
-        .order_by(earned.c.member_id)
+    inactive = db.session.scalars(
+        sa.select(Member.id).where(Member.community_id == rule.community_id, ~Member.active)
     )
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    member_id: int
-    wallet_id: int
-    points: int
+    left_out = set(holding) | set(inactive)
+    return [
+        Candidate(row.member_id, row.wallet_id, int(row.points))
+        for row in rows
+        if row.member_id not in left_out
+    ]
 
 
 def issue_coupons(
@@ -286,7 +285,17 @@ def issue_coupons(
 ) -> IssuanceRun:
     """Issue the coupons of ``rule`` for ``period``; a second run of both issues nothing.
 
-    ``progress(done, total)`` is called after each batch.
+    The rule's row is locked first, so runs of one rule take turns. A convert
+    run then locks the escrow account before any wallet: the ledger locks
+    accounts in id order, and escrow, made with the community, comes before
+    every wallet, so a revocation or redemption running meanwhile takes them in
+    the same order and cannot deadlock with the run.
+
+    Every coupon row is inserted first, then each batch is funded (one ledger
+    transaction and its coupon postings). In that order PostgreSQL plans the
+    postings' foreign-key checks against the coupons table at its full size; a
+    plan made while it looked empty would scan it once per posting.
+    ``progress(done, total)`` is called after each batch of either step.
     """
     now = now or utcnow()
     if period.end > now:
@@ -308,43 +317,60 @@ def issue_coupons(
     )
     db.session.add(run)
     db.session.flush()
-    rows = db.session.execute(eligible(rule, period)).all()
-    candidates = [
-        _Candidate(row.member_id, row.wallet_id, int(row.points))
-        for row in rows
-        if rule.funding == CouponFunding.GRANT or row.balance >= row.points
-    ]
-    run.skipped = len(rows) - len(candidates)
+    if rule.funding == CouponFunding.CONVERT:
+        escrow = ledger.ensure_account(rule.community_id, AccountKind.COUPON_ESCROW)
+        db.session.execute(sa.select(Account.id).where(Account.id == escrow.id).with_for_update())
+    candidates = eligible(rule, period)
     expires_at = coupon_expiry(rule, now)
-    done = 0
-    for number, batch in enumerate(chunks(candidates), start=1):
+    steps = Steps(2 * len(candidates), progress)
+    issued: list[tuple[int, int, int]] = []
+    wallets: dict[int, Account] = {}
+    for batch in chunks(candidates):
         funded = batch
         if rule.funding == CouponFunding.CONVERT:
-            funded = _still_funded(rule.community_id, batch)
+            funded = _still_funded(rule.community_id, batch, wallets)
             run.skipped += len(batch) - len(funded)
-        issued = _insert_coupons(run, funded, issued_at=now, expires_at=expires_at)
-        if issued:
-            _fund(rule, run, issued, number)
-        run.issued += len(issued)
-        run.points += sum(points for _, _, points in issued)
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(candidates))
+        issued += _insert_coupons(run, funded, issued_at=now, expires_at=expires_at)
+        steps.advance(len(batch))
+    steps.total = len(candidates) + len(issued)
+    size = coupons.WALLET_BATCH_SIZE if rule.funding == CouponFunding.CONVERT else None
+    for number, batch in enumerate(chunks(issued, size), start=1):
+        _fund(rule, run, batch, number, wallets)
+        steps.advance(len(batch))
+    run.issued = len(issued)
+    run.points = sum(points for _, _, points in issued)
     db.session.flush()
     return run
 
 
-def _still_funded(community_id: int, batch: list[_Candidate]) -> list[_Candidate]:
-    """Lock the batch's wallets and keep the residents whose wallet still holds the points."""
-    balances = dict(
-        db.session.execute(
-            sa.select(Account.id, Account.balance)
-            .where(Account.community_id == community_id, Account.id.in_(c.wallet_id for c in batch))
-            .order_by(Account.id)
-            .with_for_update()
-        ).all()
-    )
-    return [c for c in batch if balances[c.wallet_id] >= c.points]
+@dataclass
+class Steps:
+    """Progress over a run's steps, reported as ``progress(done, total)``."""
+
+    total: int
+    progress: Callable[[int, int], None] | None
+    done: int = 0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _still_funded(
+    community_id: int, batch: list[Candidate], wallets: dict[int, Account]
+) -> list[Candidate]:
+    """Lock the batch's wallets (into ``wallets``, by member) and keep the residents
+    whose wallet still holds the coupon's points."""
+    locked = db.session.execute(
+        sa.select(Account)
+        .where(Account.community_id == community_id, Account.id.in_(c.wallet_id for c in batch))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars()
+    wallets.update((account.member_id, account) for account in locked)
+    return [c for c in batch if wallets[c.member_id].balance >= c.points]
 
 
 #: Attempts at fresh codes for the rare coupon whose random code was taken.
@@ -352,9 +378,10 @@ CODE_ATTEMPTS = 5
 
 
 def _insert_coupons(
-    run: IssuanceRun, batch: list[_Candidate], *, issued_at: datetime, expires_at: datetime
+    run: IssuanceRun, batch: list[Candidate], *, issued_at: datetime, expires_at: datetime
 ) -> list[tuple[int, int, int]]:
-    """Insert the batch's coupons; (coupon id, member id, points) of those inserted.
+    """Insert the batch's coupons in one statement; (coupon id, member id, points) of
+    those inserted.
 
     ``ON CONFLICT DO NOTHING`` skips a member who already holds this rule and
     period's coupon. A row skipped for a taken code is tried again with a new one.
@@ -364,28 +391,30 @@ def _insert_coupons(
     for _attempt in range(CODE_ATTEMPTS):
         if not pending:
             break
-        rows = [
-            dict(
+        table = Coupon.__table__
+        returned = sql.insert_many(
+            table,
+            [
+                dict(
+                    member_id=c.member_id,
+                    code=new_code(),
+                    points=c.points,
+                    points_remaining=c.points,
+                )
+                for c in pending.values()
+            ],
+            same=dict(
                 community_id=run.community_id,
                 rule_id=run.rule_id,
                 run_id=run.id,
-                member_id=c.member_id,
                 period=run.period,
-                code=new_code(),
-                points=c.points,
-                points_remaining=c.points,
                 status=CouponStatus.ISSUED,
                 issued_at=issued_at,
                 expires_at=expires_at,
-            )
-            for c in pending.values()
-        ]
-        returned = db.session.execute(
-            sql.insert(Coupon)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(Coupon.id, Coupon.member_id, Coupon.points)
-        ).all()
+            ),
+            on_conflict_do_nothing=True,
+            returning=(table.c.id, table.c.member_id, table.c.points),
+        )
         inserted += [tuple(row) for row in returned]
         for row in returned:
             del pending[row.member_id]
@@ -408,12 +437,14 @@ def _insert_coupons(
     return sorted(inserted)
 
 
-def _fund(rule: IssuanceRule, run: IssuanceRun, issued, number: int) -> None:
+def _fund(rule: IssuanceRule, run: IssuanceRun, issued, number: int, wallets) -> None:
+    """One ledger transaction moving a batch's points into escrow: from issuance
+    (grant) or from the wallets locked when the batch was checked (convert)."""
     if rule.funding == CouponFunding.GRANT:
         issuance = ledger.ensure_account(rule.community_id, AccountKind.ISSUANCE)
         sources = dict.fromkeys((member_id for _, member_id, _ in issued), issuance)
     else:
-        sources = wallets_of(rule.community_id, [member_id for _, member_id, _ in issued])
+        sources = wallets
     moves = [EscrowMove(coupon, points, sources[member]) for coupon, member, points in issued]
     post_coupon_escrow(
         rule.community_id,

@@ -263,7 +263,7 @@ def test_expiry_moves_remaining_points_as_each_rule_says(community, admin, make_
 
 
 def test_expiry_runs_over_every_community_in_batches(make_community, make_member, monkeypatch):
-    monkeypatch.setattr(coupons, "BATCH_SIZE", 2)
+    monkeypatch.setattr(coupons, "WALLET_BATCH_SIZE", 2)
     places = [make_community() for _ in range(2)]
     held = []
     for place in places:

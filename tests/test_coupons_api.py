@@ -294,7 +294,7 @@ def test_a_run_for_a_month_not_over_is_refused(fund, community, make_member):
     )
     body = problem(response, 422, "period-not-over")
     assert this_month in body["detail"]
-    assert count(IssuanceRun) == 0
+    assert count(IssuanceRun, IssuanceRun.community_id == community.id) == 0
 
 
 def test_a_run_needs_an_idempotency_key_and_another_communitys_rule_is_unknown(

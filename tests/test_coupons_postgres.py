@@ -21,6 +21,7 @@ from models import (
     AccountKind,
     Community,
     Coupon,
+    CouponFunding,
     CouponStatus,
     IssuanceRun,
     LedgerTransaction,
@@ -196,3 +197,31 @@ def test_expiry_and_reconcile_commit_on_postgres(pg):
     cli = pg.test_cli_runner().invoke(args=["reconcile", "--community", community.slug])
     assert cli.exit_code == 0, cli.output
     assert "coupons issued 3, open 0, redeemed 0, expired 3, revoked 0" in cli.output
+
+
+def test_a_convert_run_and_revocations_at_once_do_not_deadlock(pg):
+    community, admin, people, _rule, token = setup(residents=40)
+    for person in people:
+        earn(person, 700)
+    first = make_rule(community, admin, funding=CouponFunding.CONVERT, points=200)
+    issuance.issue_coupons(first, last_month(), actor=admin)
+    second = make_rule(community, admin, funding=CouponFunding.CONVERT, points=300)
+    db.session.commit()
+    held = db.session.scalars(sa.select(Coupon.id).where(Coupon.rule_id == first.id)).all()
+    requests = [
+        post(f"/api/v1/coupons/{coupon_id}/revoke", {"reason": "迁出"}, token)
+        for coupon_id in held[::4]
+    ]
+    run_path = f"/api/v1/communities/{community.slug}/issuance-runs"
+    requests.append(post(run_path, {"rule_id": second.id, "period": str(last_month())}, token))
+
+    replies = concurrently(pg, requests)
+
+    assert [reply.status for reply in replies] == [200] * 10 + [201]
+    assert json.loads(replies[-1].body)["issued"] == 40
+    db.session.expire_all()
+    # 300 + 700 earned, 200 and 300 converted, 200 back for a revoked coupon.
+    wallets = sorted(balance(community, AccountKind.WALLET, member_id=p.id) for p in people)
+    assert wallets == [500] * 30 + [700] * 10
+    assert escrow(community) == 30 * 200 + 40 * 300
+    assert_reconciles(community)

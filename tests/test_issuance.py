@@ -16,6 +16,7 @@ from models import (
     AccountKind,
     Coupon,
     CouponFunding,
+    CouponPosting,
     CouponStatus,
     LedgerTransaction,
     Role,
@@ -195,7 +196,16 @@ def test_a_grant_run_issues_to_the_eligible_into_escrow(community, admin, make_m
         )
     ).one()
     assert txn.reference == f"issuance-run:{run.id}:1"
-    assert sorted(e.amount for e in txn.entries) == [-200, 100, 100]
+    # Escrow is a control account: one leg for the batch, the coupons' shares in postings.
+    assert sorted(e.amount for e in txn.entries) == [-200, 200]
+    shares = db.session.execute(
+        sa.select(CouponPosting.coupon_id, CouponPosting.amount).where(
+            CouponPosting.transaction_id == txn.id
+        )
+    ).all()
+    assert sorted(shares) == sorted(
+        (c.id, 100) for c in coupons_of(eligible) + coupons_of(by_attendance)
+    )
     report = assert_reconciles(community)
     assert report.coupons == {"issued": 2, "open": 2, "redeemed": 0, "expired": 0, "revoked": 0}
 
@@ -322,9 +332,9 @@ def test_a_convert_batch_rechecks_wallets_it_has_locked(community, admin, make_m
     rule = make_rule(community, admin, funding=CouponFunding.CONVERT, points=300)
     real = issuance._still_funded
 
-    def spend_first(community_id, batch):
+    def spend_first(community_id, batch, wallets):
         earn(resident, -200, kind=TransactionKind.DEDUCTION)
-        return real(community_id, batch)
+        return real(community_id, batch, wallets)
 
     monkeypatch.setattr(issuance, "_still_funded", spend_first)
     run = issuance.issue_coupons(rule, last_month())
@@ -345,7 +355,7 @@ def test_runs_are_batched_one_ledger_transaction_each(community, admin, make_mem
     run = issuance.issue_coupons(rule, last_month(), progress=lambda *a: progress.append(a))
 
     assert run.issued == 5
-    assert progress == [(2, 5), (4, 5), (5, 5)]
+    assert progress == [(2, 10), (4, 10), (5, 10), (7, 10), (9, 10), (10, 10)]
     references = db.session.scalars(
         sa.select(LedgerTransaction.reference)
         .where(LedgerTransaction.kind == TransactionKind.COUPON_ISSUE)

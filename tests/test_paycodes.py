@@ -113,7 +113,8 @@ def test_another_communitys_code_is_refused(resident, make_community):
     with pytest.raises(ForeignPayCode) as caught:
         paycodes.consume_pay_code(code, make_community(), now=T0)
     assert caught.value.type == "urn:jifen:problem:pay-code-of-another-community"
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(PayCodeUse)) == 0
+    used = sa.select(PayCodeUse.id).where(PayCodeUse.member_id == resident.id)
+    assert db.session.scalars(used).first() is None
 
 
 def test_a_disabled_members_code_is_refused(resident, community):
