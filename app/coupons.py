@@ -54,19 +54,18 @@ from . import ledger, signing, sql
 from .extensions import db
 from .problems import Conflict, InvalidInput, NotFound
 
+#: Where a coupon holding points may go: spent in part (again), used up, expired, revoked.
+_FROM_OPEN = frozenset(
+    {
+        CouponStatus.PARTLY_REDEEMED,
+        CouponStatus.REDEEMED,
+        CouponStatus.EXPIRED,
+        CouponStatus.REVOKED,
+    }
+)
 TRANSITIONS = {
-    CouponStatus.ISSUED: {
-        CouponStatus.PARTLY_REDEEMED,
-        CouponStatus.REDEEMED,
-        CouponStatus.EXPIRED,
-        CouponStatus.REVOKED,
-    },
-    CouponStatus.PARTLY_REDEEMED: {
-        CouponStatus.PARTLY_REDEEMED,
-        CouponStatus.REDEEMED,
-        CouponStatus.EXPIRED,
-        CouponStatus.REVOKED,
-    },
+    CouponStatus.ISSUED: _FROM_OPEN,
+    CouponStatus.PARTLY_REDEEMED: _FROM_OPEN,
     CouponStatus.REDEEMED: set(),
     CouponStatus.EXPIRED: set(),
     CouponStatus.REVOKED: set(),

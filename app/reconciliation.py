@@ -74,22 +74,32 @@ def _units_sum_to_zero(balances: dict[tuple[str, str], int]) -> Check:
     return Check("every unit sums to zero", not off, detail or "points 0, fen 0")
 
 
-def _balances_match_entries(community_id: int) -> Check:
+def _totals_that_differ(community_id: int, stored, name, line_owner, line_amount) -> list:
+    """(name, stored total, sum of lines) of rows whose stored total is not the sum of
+    their lines: an account's balance and its entries, a coupon's remaining points and
+    its postings. One grouped query; the first 20."""
+    owner = stored.class_
     sums = (
-        sa.select(LedgerEntry.account_id, sa.func.sum(LedgerEntry.amount).label("total"))
-        .where(LedgerEntry.community_id == community_id)
-        .group_by(LedgerEntry.account_id)
+        sa.select(line_owner.label("owner_id"), sa.func.sum(line_amount).label("total"))
+        .where(line_owner.class_.community_id == community_id)
+        .group_by(line_owner)
         .subquery()
     )
     total = sa.func.coalesce(sums.c.total, 0)
-    mismatched = db.session.execute(
-        sa.select(Account.id, Account.key, Account.balance, total)
-        .outerjoin(sums, sums.c.account_id == Account.id)
-        .where(Account.community_id == community_id, Account.balance != total)
-        .order_by(Account.id)
+    return db.session.execute(
+        sa.select(name, stored, total)
+        .outerjoin(sums, sums.c.owner_id == owner.id)
+        .where(owner.community_id == community_id, stored != total)
+        .order_by(owner.id)
         .limit(20)
     ).all()
-    detail = "; ".join(f"{key}: balance {bal}, entries {int(s)}" for _id, key, bal, s in mismatched)
+
+
+def _balances_match_entries(community_id: int) -> Check:
+    mismatched = _totals_that_differ(
+        community_id, Account.balance, Account.key, LedgerEntry.account_id, LedgerEntry.amount
+    )
+    detail = "; ".join(f"{key}: balance {bal}, entries {int(s)}" for key, bal, s in mismatched)
     return Check("every account balance equals the sum of its entries", not mismatched, detail)
 
 
@@ -136,20 +146,13 @@ def _coupon_counts(community_id: int) -> dict[str, int]:
 
 
 def _coupons_match_postings(community_id: int) -> Check:
-    sums = (
-        sa.select(CouponPosting.coupon_id, sa.func.sum(CouponPosting.amount).label("total"))
-        .where(CouponPosting.community_id == community_id)
-        .group_by(CouponPosting.coupon_id)
-        .subquery()
+    mismatched = _totals_that_differ(
+        community_id,
+        Coupon.points_remaining,
+        Coupon.id,
+        CouponPosting.coupon_id,
+        CouponPosting.amount,
     )
-    total = sa.func.coalesce(sums.c.total, 0)
-    mismatched = db.session.execute(
-        sa.select(Coupon.id, Coupon.points_remaining, total)
-        .outerjoin(sums, sums.c.coupon_id == Coupon.id)
-        .where(Coupon.community_id == community_id, Coupon.points_remaining != total)
-        .order_by(Coupon.id)
-        .limit(20)
-    ).all()
     detail = "; ".join(
         f"coupon {coupon_id}: remaining {remaining}, escrow postings {int(posted)}"
         for coupon_id, remaining, posted in mismatched

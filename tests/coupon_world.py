@@ -1,10 +1,16 @@
-"""Helpers for the coupon tests: earnings dated in a finished month, rules, balances."""
+"""Fixtures and helpers for the coupon tests: a community with a fund admin and a
+resident, earnings dated in a finished month, rules, balances, QR decoding.
+
+Loaded as a plugin by conftest, so its fixtures serve every test module that
+does not define its own.
+"""
 
 import io
 import re
 import uuid
 from datetime import datetime
 
+import pytest
 import sqlalchemy as sa
 import zxingcpp
 from PIL import Image, ImageDraw
@@ -21,10 +27,27 @@ from models import (
     CouponFunding,
     CouponStatus,
     ExpiryTarget,
+    Role,
     TransactionKind,
 )
 
 __all__ = ["dated", "last_month"]
+
+
+@pytest.fixture
+def community(make_community):
+    """A community whose awards post at once (no second admin needed)."""
+    return make_community(award_approval_threshold=1_000_000)
+
+
+@pytest.fixture
+def admin(make_member, community):
+    return make_member(community, Role.FUND_ADMIN)
+
+
+@pytest.fixture
+def resident(make_member, community):
+    return make_member(community)
 
 
 def in_period(period: Period, day: int = 15, hour: int = 10) -> datetime:
@@ -56,6 +79,10 @@ def make_rule(community, admin, **fields):
     if "tiers" in fields:
         defaults.pop("points")
     return issuance.create_rule(community, **{**defaults, **fields})
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def balance(community, kind, **owner) -> int:

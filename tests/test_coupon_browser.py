@@ -7,14 +7,13 @@ import sqlalchemy as sa
 from conftest import TEST_CONFIG
 from coupon_world import decode_png, earn, make_rule
 from flask import Flask
-from flask_migrate import upgrade
 from playwright.sync_api import expect
-from test_browser import phone_page, serving
+from test_browser import phone_page, seeding, serving
 
-from app import communities, coupons, create_app, issuance, paycodes
+from app import coupons, create_app, issuance, paycodes
 from app.earnings import last_month
 from app.extensions import db
-from models import Community, Coupon, Role, utcnow
+from models import Community, Coupon, utcnow
 
 pytestmark = pytest.mark.browser
 
@@ -41,29 +40,12 @@ def live_server(tmp_path):
             "PAY_CODE_WINDOW_SECONDS": WINDOW_SECONDS,
         }
     )
-    with app.app_context():
-        upgrade()
-        community = communities.create_community("beixin", "北新社区")
-        admin = communities.create_member(
-            community,
-            username="fund-zhang",
-            password="password-1",
-            display_name="张主任",
-            role=Role.FUND_ADMIN,
-        )
-        resident = communities.create_member(
-            community,
-            username="wang-ayi",
-            password="password-1",
-            display_name="王阿姨",
-            role=Role.RESIDENT,
-        )
+    with seeding(app) as (community, admin, resident):
         earn(resident, 650)
         rule = make_rule(community, admin, name="月度积分券", tiers=[(300, 100), (600, 250)])
         issuance.issue_coupons(rule, last_month(), actor=admin)
         coupon = db.session.scalars(sa.select(Coupon).where(Coupon.member_id == resident.id)).one()
         token = coupons.coupon_token(coupon)
-        db.session.commit()
         coupon_id = coupon.id
     with serving(app) as url:
         yield Server(url, app, coupon_id, token)

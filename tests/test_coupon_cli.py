@@ -15,7 +15,6 @@ from models import (
     CouponStatus,
     ExpiryTarget,
     IssuanceRun,
-    Role,
     TransactionKind,
 )
 
@@ -23,16 +22,6 @@ from models import (
 @pytest.fixture
 def cli(app, ctx):
     return app.test_cli_runner()
-
-
-@pytest.fixture
-def community(make_community):
-    return make_community(name="北新社区")
-
-
-@pytest.fixture
-def admin(make_member, community):
-    return make_member(community, Role.FUND_ADMIN)
 
 
 def reconciled(cli, community) -> str:

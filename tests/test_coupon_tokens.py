@@ -23,19 +23,8 @@ from app.coupons import (
     UnknownSigningKey,
 )
 from app.signing import KeyRing, SigningKey, SigningKeyError
-from models import Role
 
 EXTENSION = "jifen.signing_keys"
-
-
-@pytest.fixture
-def community(make_community):
-    return make_community()
-
-
-@pytest.fixture
-def admin(make_member, community):
-    return make_member(community, Role.FUND_ADMIN)
 
 
 @pytest.fixture

@@ -4,7 +4,17 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, earn, escrow, issued_coupon, last_month, make_rule, spend, wallet
+from coupon_world import (
+    balance,
+    count,
+    earn,
+    escrow,
+    issued_coupon,
+    last_month,
+    make_rule,
+    spend,
+    wallet,
+)
 
 from app import communities, coupons, issuance
 from app.coupons import (
@@ -29,21 +39,6 @@ from models import (
     TransactionKind,
     utcnow,
 )
-
-
-@pytest.fixture
-def community(make_community):
-    return make_community()
-
-
-@pytest.fixture
-def admin(make_member, community):
-    return make_member(community, Role.FUND_ADMIN)
-
-
-@pytest.fixture
-def resident(make_member, community):
-    return make_member(community)
 
 
 @pytest.fixture
@@ -283,13 +278,10 @@ def test_expiry_runs_over_every_community_in_batches(make_community, make_member
     for place in places:
         assert balance(place, AccountKind.EXPIRED) == 300
         assert escrow(place) == 0
-        expiries = db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(LedgerTransaction)
-            .where(
-                LedgerTransaction.community_id == place.id,
-                LedgerTransaction.kind == TransactionKind.COUPON_EXPIRY,
-            )
+        expiries = count(
+            LedgerTransaction,
+            LedgerTransaction.community_id == place.id,
+            LedgerTransaction.kind == TransactionKind.COUPON_EXPIRY,
         )
         assert expiries == 2  # three coupons, two per batch
         assert_reconciles(place)

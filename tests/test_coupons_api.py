@@ -5,7 +5,7 @@ import base64
 import pytest
 import sqlalchemy as sa
 from conftest import ApiClient
-from coupon_world import decode_png, decode_svg, earn, escrow, last_month, spend
+from coupon_world import count, decode_png, decode_svg, earn, escrow, last_month, spend
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -27,16 +27,6 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def community(make_community):
-    return make_community(award_approval_threshold=1_000_000)
-
-
-@pytest.fixture
-def admin(make_member, community):
-    return make_member(community, Role.FUND_ADMIN)
-
-
-@pytest.fixture
 def fund(api, admin):
     return api.as_(admin)
 
@@ -47,10 +37,6 @@ def shops(community):
         communities.create_merchant(community, name=name, category="超市")
         for name in ("微街长便民超市", "北新街理发店", "老街茶馆")
     ]
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def rule_body(**fields):

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, earn, escrow, last_month, make_rule
+from coupon_world import balance, count, earn, escrow, last_month, make_rule
 from test_postgres import concurrently
 
 from app import auth, communities, coupons, issuance, paycodes
@@ -93,24 +93,12 @@ def test_concurrent_runs_of_one_rule_and_period_issue_once(pg):
     results = sorted((json.loads(r.body)["issued"], json.loads(r.body)["points"]) for r in replies)
     assert results == [(0, 0)] * 7 + [(30, 3000)]
     db.session.expire_all()
-    assert db.session.scalar(
-        sa.select(sa.func.count()).select_from(Coupon).where(Coupon.community_id == community.id)
-    ) == len(people)
-    assert (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(IssuanceRun)
-            .where(IssuanceRun.rule_id == rule.id)
-        )
-        == 8
-    )
-    issues = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(
-            LedgerTransaction.community_id == community.id,
-            LedgerTransaction.kind == TransactionKind.COUPON_ISSUE,
-        )
+    assert count(Coupon, Coupon.community_id == community.id) == len(people)
+    assert count(IssuanceRun, IssuanceRun.rule_id == rule.id) == 8
+    issues = count(
+        LedgerTransaction,
+        LedgerTransaction.community_id == community.id,
+        LedgerTransaction.kind == TransactionKind.COUPON_ISSUE,
     )
     assert issues == 1
     assert escrow(community) == 3000
@@ -137,12 +125,8 @@ def test_concurrent_revocations_return_the_points_once(pg):
     assert db.session.get(Coupon, coupon.id).status == CouponStatus.REVOKED
     assert balance(community, AccountKind.ISSUANCE) == issuance_before + 100
     assert escrow(community) == 0
-    revocations = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(LedgerTransaction.reference == f"coupon-revocation:{coupon.id}")
-    )
-    assert revocations == 1
+    reference = f"coupon-revocation:{coupon.id}"
+    assert count(LedgerTransaction, LedgerTransaction.reference == reference) == 1
     assert_reconciles(community)
 
 
@@ -175,12 +159,7 @@ def test_a_pay_code_scanned_at_two_tills_at_once_is_used_once(pg):
         thread.join(timeout=60)
 
     assert sorted(outcomes) == ["paid"] + ["used"] * 7
-    uses = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(PayCodeUse)
-        .where(PayCodeUse.member_id == people[0].id)
-    )
-    assert uses == 1
+    assert count(PayCodeUse, PayCodeUse.member_id == people[0].id) == 1
 
 
 def test_expiry_and_reconcile_commit_on_postgres(pg):

@@ -4,7 +4,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, dated, earn, escrow, in_period, last_month, make_rule, wallet
+from coupon_world import (
+    balance,
+    count,
+    dated,
+    earn,
+    escrow,
+    in_period,
+    last_month,
+    make_rule,
+    wallet,
+)
 
 from app import communities, coupons, issuance, ledger
 from app.earnings import Period, earnings_of, points_earned
@@ -19,20 +29,9 @@ from models import (
     CouponPosting,
     CouponStatus,
     LedgerTransaction,
-    Role,
     TransactionKind,
     Validity,
 )
-
-
-@pytest.fixture
-def community(make_community):
-    return make_community(award_approval_threshold=1_000_000)
-
-
-@pytest.fixture
-def admin(make_member, community):
-    return make_member(community, Role.FUND_ADMIN)
 
 
 def coupons_of(member) -> list[Coupon]:
@@ -280,14 +279,7 @@ def test_who_never_gets_a_coupon(community, admin, make_member, make_community):
 
     assert (run.issued, run.skipped) == (0, 0)
     assert coupons_of(inactive) == coupons_of(stranger) == []
-    assert (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Coupon)
-            .where(Coupon.community_id == community.id)
-        )
-        == 0
-    )
+    assert count(Coupon, Coupon.community_id == community.id) == 0
 
 
 def test_a_month_not_yet_over_is_refused(community, admin, make_member):

@@ -14,11 +14,6 @@ MANY = ledger.SET_BASED_CHUNK * 2 + 7  # more than one chunk, and a partial one
 
 
 @pytest.fixture
-def community(make_community):
-    return make_community()
-
-
-@pytest.fixture
 def wallets(community, make_member):
     members = [make_member(community) for _ in range(MANY)]
     return [wallet_of(member) for member in members]

@@ -16,16 +16,6 @@ T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
 WINDOW = timedelta(seconds=30)
 
 
-@pytest.fixture
-def community(make_community):
-    return make_community()
-
-
-@pytest.fixture
-def resident(make_member, community):
-    return make_member(community)
-
-
 def code_at(member, moment) -> str:
     return paycodes.pay_code(member, now=moment).code
 

@@ -52,11 +52,12 @@ def list_merchant_groups(args, community):
     return page(newest_first(query, MerchantGroup.id), args)
 
 
-def _merchant(group: MerchantGroup, merchant_id: int) -> Merchant:
-    merchant = db.session.get(Merchant, merchant_id)
-    if merchant is None or merchant.community_id != group.community_id:
-        raise _unknown("merchant_id", "merchant", merchant_id)
-    return merchant
+def _of_community(model, object_id: int, community_id: int, field: str, what: str):
+    """The ``model`` row with this id in the community, or a 422 naming ``field``."""
+    found = db.session.get(model, object_id)
+    if found is None or found.community_id != community_id:
+        raise _unknown(field, what, object_id)
+    return found
 
 
 @blp.route("/merchant-groups/<int:group_id>/merchants", methods=["POST"])
@@ -65,7 +66,10 @@ def _merchant(group: MerchantGroup, merchant_id: int) -> Merchant:
 @blp.response(200, MerchantGroupOut)
 def add_merchant(data, merchant_group):
     """Add a merchant to the group (adding one already in it changes nothing)."""
-    return issuance.add_to_group(merchant_group, _merchant(merchant_group, data["merchant_id"]))
+    merchant = _of_community(
+        Merchant, data["merchant_id"], merchant_group.community_id, "merchant_id", "merchant"
+    )
+    return issuance.add_to_group(merchant_group, merchant)
 
 
 @blp.route("/merchant-groups/<int:group_id>/merchants/<int:merchant_id>", methods=["DELETE"])
@@ -84,10 +88,9 @@ def _group_named(community, data) -> MerchantGroup | None:
             errors={"json": {"merchant_group": ["Give one of merchant_group, merchant_group_id."]}},
         )
     if by_id is not None:
-        group = db.session.get(MerchantGroup, by_id)
-        if group is None or group.community_id != community.id:
-            raise _unknown("merchant_group_id", "merchant group", by_id)
-        return group
+        return _of_community(
+            MerchantGroup, by_id, community.id, "merchant_group_id", "merchant group"
+        )
     if by_name is not None:
         group = issuance.group_named(community, by_name)
         if group is None:
@@ -135,9 +138,7 @@ def create_run(data, community):
 
     Running the same rule and month again issues nothing more.
     """
-    rule = db.session.get(IssuanceRule, data["rule_id"])
-    if rule is None or rule.community_id != community.id:
-        raise _unknown("rule_id", "issuance rule", data["rule_id"])
+    rule = _of_community(IssuanceRule, data["rule_id"], community.id, "rule_id", "issuance rule")
     return issuance.issue_coupons(rule, Period.parse(data["period"]), actor=g.actor)
 
 
