@@ -319,7 +319,7 @@ def test_a_fund_admin_starts_a_run_from_the_page(client, community, admin, make_
     assert (run.issued, run.points, run.actor_id) == (2, 200, admin.id)
     text = re.sub(r"\s+", " ", page(client.get(f"/admin/issuance-runs?run={run.id}")))
     assert 'class="card run just-started" role="status"' in text
-    assert "2 张积分券" in text and "200 积分" in text
+    assert "2 张积分券，共 200 积分" in text
     assert "张主任" in text
 
 
