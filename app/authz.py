@@ -22,8 +22,11 @@ from models import (
     AuditEntry,
     Award,
     Community,
+    Coupon,
+    IssuanceRule,
     Member,
     Merchant,
+    MerchantGroup,
     Role,
 )
 
@@ -47,6 +50,8 @@ class Grant:
     platform: bool = False
     #: Successful calls are written to the audit log.
     audited: bool = False
+    #: Anyone may call, signed in or not (public keys, for instance).
+    public: bool = False
 
 
 POLICY: dict[str, Grant] = {
@@ -73,6 +78,22 @@ POLICY: dict[str, Grant] = {
     "attendance.list": Grant(roles=ORGANIZERS, platform=True),
     "attendance.review": Grant(roles=ORGANIZERS, audited=True),
     "member.code": Grant(owner=True),
+    "merchant_group.create": Grant(roles=ADMINS, audited=True),
+    "merchant_group.read": Grant(roles=EVERYONE, platform=True),
+    "merchant_group.update": Grant(roles=ADMINS, audited=True),
+    "issuance_rule.create": Grant(roles=ADMINS, audited=True),
+    "issuance_rule.read": Grant(roles=EVERYONE, platform=True),
+    "issuance_run.create": Grant(roles=ADMINS, audited=True),
+    "issuance_run.list": Grant(roles=ADMINS, platform=True),
+    # Tokens and codes spend the coupon: only its holder sees them (see app.api.coupons).
+    "coupon.read": Grant(roles=ADMINS, owner=True, platform=True),
+    "coupon.qr": Grant(owner=True),
+    "coupon.revoke": Grant(roles=ADMINS, audited=True),
+    "coupon.verify": Grant(roles=ADMINS | {Role.MERCHANT_STAFF}),
+    "keys.read": Grant(public=True),
+    # A pay-code spends the wallet: nobody but its holder may see one.
+    "paycode.show": Grant(owner=True),
+    "paycode.reset": Grant(roles=ADMINS, owner=True, audited=True),
 }
 
 
@@ -104,6 +125,9 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
         _by_id(Attendance),
         lambda a: Scope(a.community_id, a.member_id),
     ),
+    "group_id": ("merchant_group", _by_id(MerchantGroup), lambda g: Scope(g.community_id)),
+    "rule_id": ("rule", _by_id(IssuanceRule), lambda r: Scope(r.community_id)),
+    "coupon_id": ("coupon", _by_id(Coupon), lambda c: Scope(c.community_id, c.member_id)),
 }
 
 
@@ -134,6 +158,15 @@ def authorize(actor: Member, action: str, scope: Scope) -> None:
     raise Forbidden(f"Your role ({actor.role.value}) may not do this.")
 
 
+def permits(actor: Member, action: str, scope: Scope) -> bool:
+    """Whether :func:`authorize` would let ``actor`` do ``action`` (for showing links)."""
+    try:
+        authorize(actor, action, scope)
+    except (Forbidden, NotFound):
+        return False
+    return True
+
+
 def requires(action: str):
     """Declare a view's action; load URL objects, authorize, audit."""
     if action not in POLICY:
@@ -142,6 +175,8 @@ def requires(action: str):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
+            if POLICY[action].public:
+                return view(*args, **kwargs)
             actor = g.actor = current_actor()
             scope = Scope()
             for name in [n for n in kwargs if n in LOADERS]:

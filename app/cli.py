@@ -56,6 +56,7 @@ def reconcile_command(slug):
         click.echo(f"\n{community.name} ({community.slug})")
         for (unit, kind), total in sorted(report.balances.items()):
             click.echo(f"  {unit:<7}{kind:<22}{total:>16,}")
+        click.echo("  coupons " + ", ".join(f"{k} {n:,}" for k, n in report.coupons.items()))
         for check in report.checks:
             mark = "ok  " if check.ok else "FAIL"
             click.echo(f"  [{mark}] {check.name}" + (f": {check.detail}" if check.detail else ""))
@@ -68,6 +69,8 @@ def reconcile_command(slug):
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(reconcile_command)
+    from .coupon_commands import group as coupons_group
     from .demo import demo_command
 
     app.cli.add_command(demo_command)
+    app.cli.add_command(coupons_group)

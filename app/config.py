@@ -75,4 +75,6 @@ DEFAULTS = {
     "PAGE_SIZE_MAX": 200,
     #: The activity check-in code changes this often; each code is accepted for two windows.
     "CHECKIN_WINDOW_SECONDS": 30,
+    #: A pay-code changes every this many seconds and is accepted for two such windows.
+    "PAY_CODE_WINDOW_SECONDS": 30,
 }

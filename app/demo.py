@@ -1,22 +1,35 @@
 """``flask demo``: migrate, seed the 北新社区 demo community, and serve it.
 
 The seed goes through the same domain functions as the API, so demo balances
-are real ledger postings that ``flask reconcile`` proves.
+are real ledger postings that ``flask reconcile`` proves. The awards are dated
+last month, and last month's coupons are issued, so residents hold coupons.
 """
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import click
 import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import run_simple
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 
-from models import ActivityCategory, Community, Member, PointsRule, Role, utcnow
+from models import (
+    ActivityCategory,
+    Award,
+    Community,
+    CouponFunding,
+    ExpiryTarget,
+    LedgerTransaction,
+    Member,
+    PointsRule,
+    Role,
+    utcnow,
+)
 
-from . import activities, awards, communities
-from .earning import LOCAL_ZONE
+from . import activities, awards, communities, issuance
+from .earnings import LOCAL_TZ, last_month
 from .extensions import db
 
 SLUG = "beixin"
@@ -42,8 +55,8 @@ AWARDS = (
 )
 
 
-#: Points one resident may earn a month; the demo's mediation award meets it.
-MONTHLY_EARNING_CAP = 600
+#: Points one resident may earn a month; this month's mediation award meets it.
+MONTHLY_EARNING_CAP = 150
 
 #: One activity of each category: (category, title, day from today, start hour, hours,
 #: points rule, state to leave it in, attendances as (username, minutes in, minutes out)).
@@ -71,13 +84,43 @@ ACTIVITIES = (
 #: Left out of the award, with the reason, when the mediation is finalized.
 EXCLUDED = {("邻里纠纷调解 Neighbour dispute mediation", "resident2"): "未到场 Did not take part"}
 
+#: Partner shops: name, category, whether a 微街长 (micro street chief) runs it.
+SHOPS = (
+    ("微街长便民超市", "超市 Grocery", True),
+    ("北新街理发店", "理发 Barber", True),
+    ("老街茶馆", "茶馆 Tea house", False),
+)
+
+
+@contextmanager
+def dated(moment: datetime):
+    """Write history: awards and ledger transactions made inside carry ``moment``.
+
+    For seeding (the demo, tests) only: the hook is process-wide while it lasts.
+    """
+
+    def stamp(_mapper, _connection, target):
+        target.created_at = moment
+
+    for model in (Award, LedgerTransaction):
+        sa.event.listen(model, "before_insert", stamp)
+    try:
+        yield
+    finally:
+        for model in (Award, LedgerTransaction):
+            sa.event.remove(model, "before_insert", stamp)
+
 
 def seed() -> bool:
     """Create the demo community once; return False when it already exists."""
     if db.session.execute(sa.select(Community.id).where(Community.slug == SLUG)).first():
         return False
     community = communities.create_community(SLUG, "北新社区", points_per_yuan=50)
-    shop = communities.create_merchant(community, name="微街长便民超市", category="超市 Grocery")
+    shops = [
+        communities.create_merchant(community, name=name, category=category)
+        for name, category, _chief in SHOPS
+    ]
+    shop = shops[0]
     people: dict[str, Member] = {}
     for username, name, role in PEOPLE:
         people[username] = communities.create_member(
@@ -95,10 +138,28 @@ def seed() -> bool:
         role=Role.MERCHANT_STAFF,
         merchant_id=shop.id,
     )
-    for username, points, reason in AWARDS:
-        awards.request_award(
-            community, people[username], points=points, reason=reason, actor=people["fund"]
-        )
+    period = last_month()
+    with dated(datetime(period.year, period.month, 15, 10, tzinfo=LOCAL_TZ)):
+        for username, points, reason in AWARDS:
+            awards.request_award(
+                community, people[username], points=points, reason=reason, actor=people["fund"]
+            )
+    chiefs = issuance.create_merchant_group(
+        community,
+        name="微街长商家",
+        merchant_ids=[shop.id for shop, (_n, _c, chief) in zip(shops, SHOPS, strict=True) if chief],
+    )
+    rule = issuance.create_rule(
+        community,
+        name="月度积分券 Monthly coupon",
+        min_points_earned=300,
+        tiers=[(300, 100), (400, 200)],
+        merchant_group=chiefs,
+        funding=CouponFunding.GRANT,
+        on_expiry=ExpiryTarget.WALLET,
+        actor=people["fund"],
+    )
+    issuance.issue_coupons(rule, period, actor=people["fund"])
     community.monthly_earning_cap = MONTHLY_EARNING_CAP
     seed_activities(community, people)
     return True
@@ -109,7 +170,7 @@ def seed_activities(community: Community, people: dict[str, Member]) -> None:
     as the API, so their awards are ledger postings like any other."""
     organizer = people["organizer"]
     now = utcnow()
-    today = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now.astimezone(LOCAL_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     for category, title, day, hour, hours, rule, state, attendances in ACTIVITIES:
         if day is None:  # under way now, for the check-in screen
             starts = now - timedelta(minutes=30)
@@ -166,5 +227,5 @@ def demo_command(host, port, serve):
         click.echo(f"  {username:<10} {name}")
     click.echo(f"API docs: http://{host}:{port}/api/docs")
     if serve:
-        # ``app.run`` refuses to start under the ``flask`` command; serve directly.
+        # Not app.run(): under the flask command it does nothing (FLASK_RUN_FROM_CLI).
         run_simple(host, port, current_app._get_current_object(), threaded=True)

@@ -1,35 +1,56 @@
-"""QR images (PNG and SVG) from the ``qrcode`` package, at error correction M."""
+"""QR codes for coupons, pay-codes and check-in, as PNG and SVG (the ``qrcode`` package).
+
+Error correction M throughout: a phone screen held up to a scanner, a little
+glare or a crack in the glass still reads. The version (size) is the smallest
+that holds the data; coupon tokens are kept short enough for version 10 or less.
+"""
 
 import io
 
 import qrcode
-import qrcode.constants
-import qrcode.image.svg
+from markupsafe import Markup, escape
+from qrcode.image.pil import PilImage
+from qrcode.image.svg import SvgPathImage
 
+#: Quiet zone around the code, in modules; the standard asks for four.
+BORDER = 4
 PNG = "image/png"
 SVG = "image/svg+xml"
 
 
-def _code(payload: str, **options) -> qrcode.QRCode:
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4, **options)
-    code.add_data(payload)
+def qr_code(data: str) -> qrcode.QRCode:
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=BORDER)
+    code.add_data(data)
     code.make(fit=True)
     return code
 
 
-def png(payload: str, box_size: int = 10) -> bytes:
+def png(data: str, box_size: int = 8) -> bytes:
+    code = qr_code(data)
+    code.box_size = box_size
     out = io.BytesIO()
-    _code(payload, box_size=box_size).make_image().save(out)
+    code.make_image(image_factory=PilImage).save(out, format="PNG")
     return out.getvalue()
 
 
-def svg(payload: str) -> bytes:
-    """A scalable SVG on a white background, so it reads on any page or screen."""
+def svg(data: str) -> str:
+    """A standalone SVG document: one path of unit squares in a ``viewBox``."""
     out = io.BytesIO()
-    _code(payload, image_factory=qrcode.image.svg.SvgPathFillImage).make_image().save(out)
-    return out.getvalue()
+    qr_code(data).make_image(image_factory=SvgPathImage).save(out)
+    return out.getvalue().decode()
 
 
-def image(payload: str, fmt: str) -> tuple[bytes, str]:
+def image(data: str, fmt: str) -> tuple[bytes, str]:
     """``(body, mimetype)`` for ``fmt`` 'png' or 'svg'."""
-    return (png(payload), PNG) if fmt == "png" else (svg(payload), SVG)
+    return (png(data), PNG) if fmt == "png" else (svg(data).encode(), SVG)
+
+
+def inline_svg(data: str, label: str) -> Markup:
+    """The SVG for embedding in a page: no XML declaration, sized by CSS, labelled."""
+    document = svg(data)
+    start = document.index("<svg")
+    element = document[start:]
+    head, rest = element.split(">", 1)
+    head = " ".join(part for part in head.split(" ") if not part.startswith(("width=", "height=")))
+    # The markup is qrcode's own output; the only outside text, the label, is escaped.
+    return Markup(f'{head} role="img" aria-label="{escape(label)}" class="qr">{rest}')  # noqa: S704

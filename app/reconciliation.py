@@ -1,15 +1,25 @@
 """Reconciliation: does every point and every fen add up? (design.md §8)
 
 Each check is one set-based query over a community, so it scales with the
-ledger, not with round trips. This first version proves the ledger's own
-invariants; later checks (coupons, statements, Stripe) join the same report.
+ledger, not with round trips. It proves the ledger's own invariants and that
+coupon escrow is accounted coupon by coupon; later checks (statements, Stripe)
+join the same report.
 """
 
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from models import Account, AccountKind, Community, LedgerEntry, Unit
+from models import (
+    Account,
+    AccountKind,
+    Community,
+    Coupon,
+    CouponPosting,
+    CouponStatus,
+    LedgerEntry,
+    Unit,
+)
 
 from .extensions import db
 
@@ -27,6 +37,8 @@ class Report:
     #: balance per (unit, account kind)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
+    #: coupons ever issued, and how many are open, redeemed, expired, revoked
+    coupons: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -46,7 +58,10 @@ def reconcile(community: Community) -> Report:
         _balances_match_entries(community.id),
         _transactions_balance(community.id),
         _no_negative_balances(community.id),
+        _coupons_match_postings(community.id),
+        _postings_match_escrow(community.id),
     ]
+    report.coupons = _coupon_counts(community.id)
     return report
 
 
@@ -59,22 +74,32 @@ def _units_sum_to_zero(balances: dict[tuple[str, str], int]) -> Check:
     return Check("every unit sums to zero", not off, detail or "points 0, fen 0")
 
 
-def _balances_match_entries(community_id: int) -> Check:
+def _totals_that_differ(community_id: int, stored, name, line_owner, line_amount) -> list:
+    """(name, stored total, sum of lines) of rows whose stored total is not the sum of
+    their lines: an account's balance and its entries, a coupon's remaining points and
+    its postings. One grouped query; the first 20."""
+    owner = stored.class_
     sums = (
-        sa.select(LedgerEntry.account_id, sa.func.sum(LedgerEntry.amount).label("total"))
-        .where(LedgerEntry.community_id == community_id)
-        .group_by(LedgerEntry.account_id)
+        sa.select(line_owner.label("owner_id"), sa.func.sum(line_amount).label("total"))
+        .where(line_owner.class_.community_id == community_id)
+        .group_by(line_owner)
         .subquery()
     )
     total = sa.func.coalesce(sums.c.total, 0)
-    mismatched = db.session.execute(
-        sa.select(Account.id, Account.key, Account.balance, total)
-        .outerjoin(sums, sums.c.account_id == Account.id)
-        .where(Account.community_id == community_id, Account.balance != total)
-        .order_by(Account.id)
+    return db.session.execute(
+        sa.select(name, stored, total)
+        .outerjoin(sums, sums.c.owner_id == owner.id)
+        .where(owner.community_id == community_id, stored != total)
+        .order_by(owner.id)
         .limit(20)
     ).all()
-    detail = "; ".join(f"{key}: balance {bal}, entries {int(s)}" for _id, key, bal, s in mismatched)
+
+
+def _balances_match_entries(community_id: int) -> Check:
+    mismatched = _totals_that_differ(
+        community_id, Account.balance, Account.key, LedgerEntry.account_id, LedgerEntry.amount
+    )
+    detail = "; ".join(f"{key}: balance {bal}, entries {int(s)}" for key, bal, s in mismatched)
     return Check("every account balance equals the sum of its entries", not mismatched, detail)
 
 
@@ -100,3 +125,69 @@ def _no_negative_balances(community_id: int) -> Check:
     ).all()
     detail = "; ".join(f"{key}: {balance}" for key, balance in negative)
     return Check("only source accounts are negative", not negative, detail)
+
+
+def _coupon_counts(community_id: int) -> dict[str, int]:
+    by_status = dict(
+        db.session.execute(
+            sa.select(Coupon.status, sa.func.count())
+            .where(Coupon.community_id == community_id)
+            .group_by(Coupon.status)
+        ).all()
+    )
+    return {
+        "issued": sum(by_status.values()),
+        "open": by_status.get(CouponStatus.ISSUED, 0)
+        + by_status.get(CouponStatus.PARTLY_REDEEMED, 0),
+        "redeemed": by_status.get(CouponStatus.REDEEMED, 0),
+        "expired": by_status.get(CouponStatus.EXPIRED, 0),
+        "revoked": by_status.get(CouponStatus.REVOKED, 0),
+    }
+
+
+def _coupons_match_postings(community_id: int) -> Check:
+    mismatched = _totals_that_differ(
+        community_id,
+        Coupon.points_remaining,
+        Coupon.id,
+        CouponPosting.coupon_id,
+        CouponPosting.amount,
+    )
+    detail = "; ".join(
+        f"coupon {coupon_id}: remaining {remaining}, escrow postings {int(posted)}"
+        for coupon_id, remaining, posted in mismatched
+    )
+    return Check(
+        "every coupon's remaining points equal its escrow postings", not mismatched, detail
+    )
+
+
+def _postings_match_escrow(community_id: int) -> Check:
+    """Per transaction, the coupon escrow entries equal the coupon postings naming it."""
+    escrow = sa.select(
+        LedgerEntry.transaction_id.label("transaction_id"),
+        LedgerEntry.amount.label("escrow"),
+        sa.literal(0).label("postings"),
+    ).where(
+        LedgerEntry.community_id == community_id,
+        LedgerEntry.account_id.in_(
+            sa.select(Account.id).where(
+                Account.community_id == community_id, Account.kind == AccountKind.COUPON_ESCROW
+            )
+        ),
+    )
+    postings = sa.select(CouponPosting.transaction_id, sa.literal(0), CouponPosting.amount).where(
+        CouponPosting.community_id == community_id
+    )
+    both = sa.union_all(escrow, postings).subquery()
+    off = db.session.execute(
+        sa.select(both.c.transaction_id, sa.func.sum(both.c.escrow), sa.func.sum(both.c.postings))
+        .group_by(both.c.transaction_id)
+        .having(sa.func.sum(both.c.escrow) != sa.func.sum(both.c.postings))
+        .order_by(both.c.transaction_id)
+        .limit(20)
+    ).all()
+    detail = "; ".join(
+        f"transaction {txn}: escrow {int(e)}, coupon postings {int(p)}" for txn, e, p in off
+    )
+    return Check("every coupon escrow entry is accounted to coupons", not off, detail)

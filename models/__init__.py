@@ -13,6 +13,22 @@ from .activity import (
 from .award import Award, AwardStatus
 from .base import Base, utcnow
 from .community import WALLET_ROLES, ApiToken, Community, Member, Merchant, Role
+from .coupon import (
+    FINAL_COUPON_STATUSES,
+    Coupon,
+    CouponFunding,
+    CouponPosting,
+    CouponStatus,
+    ExpiryTarget,
+    IssuanceRule,
+    IssuanceRun,
+    IssuanceTier,
+    MerchantGroup,
+    MerchantGroupMember,
+    PayCodeSecret,
+    PayCodeUse,
+    Validity,
+)
 from .ledger import (
     POINTS_KINDS,
     SOURCE_KINDS,
@@ -29,6 +45,7 @@ from .operations import AuditEntry, IdempotencyKey
 metadata = Base.metadata
 
 __all__ = [
+    "FINAL_COUPON_STATUSES",
     "POINTS_KINDS",
     "SOURCE_KINDS",
     "WALLET_ROLES",
@@ -47,16 +64,29 @@ __all__ = [
     "Base",
     "CheckInMethod",
     "Community",
+    "Coupon",
+    "CouponFunding",
+    "CouponPosting",
+    "CouponStatus",
+    "ExpiryTarget",
     "Fund",
     "IdempotencyKey",
+    "IssuanceRule",
+    "IssuanceRun",
+    "IssuanceTier",
     "LedgerEntry",
     "LedgerTransaction",
     "Member",
     "Merchant",
     "PointsRule",
+    "MerchantGroup",
+    "MerchantGroupMember",
+    "PayCodeSecret",
+    "PayCodeUse",
     "Role",
     "TransactionKind",
     "Unit",
+    "Validity",
     "metadata",
     "utcnow",
 ]

@@ -23,6 +23,9 @@ from app import auth, communities, create_app
 from app.extensions import db
 from models import Role
 
+#: Fixtures and helpers shared by the coupon tests.
+pytest_plugins = ["coupon_world"]
+
 DATABASE_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
 
@@ -31,6 +34,8 @@ TEST_CONFIG = {
     "ARGON2_PROFILE": "CHEAPEST",
     "RATELIMIT_ENABLED": False,
     "SECRET_KEY": "test-secret-key",
+    # A fixed coupon signing key, so no test writes a key file into instance/.
+    "JIFEN_SIGNING_KEYS": "test-1:" + "A" * 43,
 }
 
 

@@ -37,28 +37,42 @@ def live_server(tmp_path):
     app = create_app(
         {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.sqlite"}
     )
-    with app.app_context():
-        upgrade()
-        community = communities.create_community("beixin", "北新社区")
-        fund_admin = communities.create_member(
-            community,
-            username="fund-zhang",
-            password="password-1",
-            display_name="张主任",
-            role=Role.FUND_ADMIN,
-        )
-        resident = communities.create_member(
-            community,
-            username="wang-ayi",
-            password="password-1",
-            display_name="王阿姨",
-            role=Role.RESIDENT,
-        )
+    with seeding(app) as (community, fund_admin, resident):
         for points, reason in ((600, "环境卫生整治"), (650, "调解邻里纠纷")):
             awards.request_award(
                 community, resident, points=points, reason=reason, actor=fund_admin
             )
+    with serving(app) as url:
+        yield url
+
+
+@contextmanager
+def seeding(app):
+    """Migrate ``app``'s database and add 北新社区 with its fund admin 张主任 and the
+    resident 王阿姨 (password ``password-1``); yield them to add more, then commit."""
+    with app.app_context():
+        upgrade()
+        community = communities.create_community("beixin", "北新社区")
+        people = [
+            communities.create_member(
+                community,
+                username=username,
+                password="password-1",
+                display_name=name,
+                role=role,
+            )
+            for username, name, role in (
+                ("fund-zhang", "张主任", Role.FUND_ADMIN),
+                ("wang-ayi", "王阿姨", Role.RESIDENT),
+            )
+        ]
+        yield community, *people
         db.session.commit()
+
+
+@contextmanager
+def serving(app):
+    """Serve ``app`` on a free loopback port in a thread; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server")
     thread.start()

@@ -265,3 +265,22 @@ class TestDemo:
             ("北新街环境卫生整治 Street cleanup", 50),
         ]
         assert self.invoke(demo_app, "reconcile").exit_code == 0
+
+    def test_demo_residents_hold_last_months_coupons(self, demo_app):
+        assert self.invoke(demo_app, "demo", "--no-serve").exit_code == 0
+        client = ApiClient(demo_app.test_client())
+
+        def coupons(username):
+            token = client.post(
+                "/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+            ).json
+            member_id = token["user"]["id"]
+            as_member = ApiClient(demo_app.test_client(), token["token"])
+            return as_member.get(f"/members/{member_id}/coupons").json["items"]
+
+        # Earned last month: 450 points (the 400 tier), 300 (the 300 tier), 120 (none).
+        [first], [second] = coupons("resident"), coupons("resident2")
+        assert (first["points"], second["points"]) == (200, 100)
+        assert first["merchant_group"] == "微街长商家"
+        assert first["token"] and first["code"]
+        assert coupons("resident3") == []

@@ -3,9 +3,19 @@
 from flask import Flask
 
 from ..extensions import api, csrf
-from . import activities, audit, auth, awards, communities, wallets
+from . import activities, audit, auth, awards, communities, coupons, issuance, paycodes, wallets
 
-BLUEPRINTS = (auth.blp, communities.blp, wallets.blp, awards.blp, audit.blp, activities.blp)
+BLUEPRINTS = (
+    auth.blp,
+    communities.blp,
+    wallets.blp,
+    awards.blp,
+    audit.blp,
+    activities.blp,
+    issuance.blp,
+    coupons.blp,
+    paycodes.blp,
+)
 
 
 def register_api(app: Flask) -> None:

@@ -28,7 +28,7 @@ from flask_login import current_user, login_required
 from models import Activity, ActivityStatus, Attendance, Member, utcnow
 
 from .. import activities, checkin_codes, qr, wallets
-from ..authz import POLICY, requires
+from ..authz import requires
 from ..communities import wallet_of
 from ..earning import LOCAL_ZONE, member_points_earned, month_bounds, month_of
 from ..extensions import db
@@ -81,14 +81,6 @@ def attempt(change: Callable[[], T], said: Callable[[T], str]) -> T | None:
         return None
     flash(said(result), "success")
     return result
-
-
-@blp.app_context_processor
-def earning_helpers() -> dict:
-    def can(action: str) -> bool:
-        return current_user.is_authenticated and current_user.role in POLICY[action].roles
-
-    return {"can": can}
 
 
 @blp.app_template_filter("category_label")

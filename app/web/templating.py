@@ -5,9 +5,11 @@ from datetime import datetime
 from flask import current_app, request
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
-from models import Role
+from models import WALLET_ROLES, Role
 
+from ..authz import POLICY, Scope, permits
 from ..money import format_fen
 from . import blp
 
@@ -59,4 +61,21 @@ def language_switch() -> dict:
         "current_language": code,
         "languages": [(c, *LANGUAGES[c]) for c in current_app.config["LANGUAGES"]],
         "here": here(),
+    }
+
+
+@blp.app_context_processor
+def navigation() -> dict:
+    """``holds_wallet``, ``in_community`` and ``can(action)`` for the navigation and pages."""
+    member = current_user if current_user.is_authenticated else None
+
+    def can(action: str) -> bool:
+        if member is None or action not in POLICY:
+            return False
+        return permits(member, action, Scope(member.community_id, member.id))
+
+    return {
+        "holds_wallet": member is not None and member.role in WALLET_ROLES,
+        "in_community": member is not None and member.community_id is not None,
+        "can": can,
     }
