@@ -14,7 +14,7 @@ awards it once: its points (fixed, or per hour of the recorded times inside
 the activity's own hours, up to ``max_points``) go from issuance to the
 member's wallet as one ``ATTENDANCE_AWARD`` transaction referenced
 ``attendance:{id}``, which the database keeps unique. The community's monthly
-earning cap (:mod:`app.earning`) can cut an award; the attendance then keeps
+earning cap (:mod:`app.earnings`) can cut an award; the attendance then keeps
 both numbers and is marked capped. Finalizing again does nothing.
 
 Moving anything to the state it is already in does nothing, so retries are
@@ -45,7 +45,7 @@ from models import (
     utcnow,
 )
 
-from . import checkin_codes, earning, ledger
+from . import checkin_codes, earnings, ledger
 from .authz import ORGANIZERS
 from .communities import wallet_of
 from .extensions import db
@@ -554,13 +554,13 @@ def finalize(activity: Activity, *, actor: Member) -> Finalization:
     }
     wallets = {member_id: wallet_of(member) for member_id, member in members.items()}
     _lock_accounts([issuance, *wallets.values()])
-    earned = earning.points_earned(
-        activity.community_id, *earning.month_bounds(earning.month_of(now)), member_ids=members
+    earned = earnings.points_earned(
+        activity.community_id, earnings.Period.containing(now), member_ids=members
     )
     awarded = points_total = capped = 0
     for attendance in attendances:
         computed = attendance_points(activity, attendance)
-        room = earning.room_under_cap(community, earned.get(attendance.member_id, 0))
+        room = earnings.room_under_cap(community, earned.get(attendance.member_id, 0))
         points = computed if room is None else min(computed, room)
         transaction_id = None
         if points > 0:

@@ -1,25 +1,30 @@
-"""What a member earned in a period: the measure coupon rules (and earning caps) apply.
+"""What members earn: calendar months, points earned in a period, the monthly cap.
 
 "Points earned" are points credited to a member's wallet by ledger transactions
-of kind ``award`` or ``attendance_award``; "attendances" count the
-``attendance_award`` transactions crediting the wallet. Deductions, coupon
-conversions and reversals are other kinds and do not count. Periods are calendar
-months in Asia/Shanghai, the communities' own time.
+of kind ``award`` or ``attendance_award``, less any reversal of those, counted
+by when the ledger transaction was posted; "attendances" count the attendance
+awards, less reversed ones. Deductions and coupon conversions are not
+"negative earnings": they give a member no room under the cap. Periods are
+calendar months in Asia/Shanghai, the communities' own time.
 
-:func:`earnings_by_member` is one set-based ``GROUP BY`` over the ledger, so an
-issuance run for a whole community is one query, not one per resident.
+:func:`earnings_by_member` is the one query for it, a set-based ``GROUP BY``
+over the ledger: coupon issuance rules ("earned at least 300 points last
+month") and the monthly earning cap read the same numbers.
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from models import (
     Account,
     AccountKind,
+    Community,
     LedgerEntry,
     LedgerTransaction,
     Member,
@@ -89,9 +94,20 @@ def last_month(now: datetime | None = None) -> Period:
 def earnings_by_member(community_id: int, period: Period) -> sa.Select:
     """Per member wallet: ``member_id``, ``wallet_id``, ``points_earned``, ``attendances``.
 
-    Only members who earned something in the period appear.
+    Only members with an earning (or its reversal) in the period appear.
     """
-    attendance = sa.case((LedgerTransaction.kind == TransactionKind.ATTENDANCE_AWARD, 1), else_=0)
+    original = aliased(LedgerTransaction)
+    earning = sa.and_(LedgerTransaction.kind.in_(EARNING_KINDS), LedgerEntry.amount > 0)
+    reversal = sa.and_(
+        LedgerTransaction.kind == TransactionKind.REVERSAL,
+        original.kind.in_(EARNING_KINDS),
+        LedgerEntry.amount < 0,
+    )
+    attendance = sa.case(
+        (LedgerTransaction.kind == TransactionKind.ATTENDANCE_AWARD, 1),
+        (original.kind == TransactionKind.ATTENDANCE_AWARD, -1),
+        else_=0,
+    )
     return (
         sa.select(
             Account.member_id,
@@ -108,17 +124,34 @@ def earnings_by_member(community_id: int, period: Period) -> sa.Select:
             ),
         )
         .join(Account, Account.id == LedgerEntry.account_id)
+        .outerjoin(original, original.id == LedgerTransaction.reverses_id)
         .where(
             LedgerTransaction.community_id == community_id,
-            LedgerTransaction.kind.in_(EARNING_KINDS),
             LedgerTransaction.created_at >= period.start,
             LedgerTransaction.created_at < period.end,
             Account.kind == AccountKind.WALLET,
             Account.member_id.is_not(None),
-            LedgerEntry.amount > 0,
+            sa.or_(earning, reversal),
         )
         .group_by(Account.member_id, Account.id)
     )
+
+
+def points_earned(
+    community_id: int, period: Period, *, member_ids: Iterable[int] | None = None
+) -> dict[int, int]:
+    """Points each member earned in ``period``, by member id; those at zero are absent.
+
+    ``member_ids`` narrows the query to those members.
+    """
+    query = earnings_by_member(community_id, period)
+    if member_ids is not None:
+        query = query.where(Account.member_id.in_(list(member_ids)))
+    return {
+        row.member_id: int(row.points_earned)
+        for row in db.session.execute(query)
+        if row.points_earned
+    }
 
 
 @dataclass(frozen=True)
@@ -137,6 +170,19 @@ def earnings_of(member: Member, period: Period) -> Earnings:
     return Earnings(int(row.points_earned), int(row.attendances))
 
 
-def points_earned(member: Member, period: Period) -> int:
-    """Points credited to ``member``'s wallet by awards and attendance awards in ``period``."""
-    return earnings_of(member, period).points_earned
+def room_under_cap(community: Community, earned: int) -> int | None:
+    """Points a member who has ``earned`` this month may still earn; None without a cap."""
+    if community.monthly_earning_cap is None:
+        return None
+    return max(0, community.monthly_earning_cap - earned)
+
+
+def set_monthly_cap(community: Community, cap: int | None) -> Community:
+    if cap is not None and cap < 0:
+        raise InvalidInput(
+            "The monthly earning cap cannot be negative.",
+            errors={"json": {"monthly_earning_cap": ["Zero or more, or null for no cap."]}},
+        )
+    community.monthly_earning_cap = cap
+    db.session.flush()
+    return community

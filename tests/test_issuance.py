@@ -17,7 +17,7 @@ from coupon_world import (
 )
 
 from app import communities, coupons, issuance, ledger
-from app.earnings import Period, earnings_of, points_earned
+from app.earnings import Period, earnings_of
 from app.extensions import db
 from app.issuance import PeriodNotOver
 from app.problems import Conflict, InvalidInput
@@ -79,9 +79,9 @@ def test_points_earned_counts_awards_and_attendances_in_the_month(community, adm
     earn(resident, 700, at=in_period(period.next(), day=1, hour=0))
     earn(resident, 900, kind=TransactionKind.DEDUCTION)
 
-    assert points_earned(resident, period) == 200
+    assert earnings_of(resident, period).points_earned == 200
     assert earnings_of(resident, period).attendances == 2
-    assert points_earned(resident, period.previous()) == 500
+    assert earnings_of(resident, period.previous()).points_earned == 500
     assert earnings_of(make_member(community), period).points_earned == 0
 
 

@@ -30,7 +30,7 @@ from models import Activity, ActivityStatus, Attendance, Member, utcnow
 from .. import activities, checkin_codes, qr, wallets
 from ..authz import requires
 from ..communities import wallet_of
-from ..earning import LOCAL_ZONE, member_points_earned, month_bounds, month_of
+from ..earnings import LOCAL_TZ, Period, earnings_of
 from ..extensions import db
 from ..pagination import page
 from ..problems import Conflict, InvalidInput, NotFound, Problem
@@ -112,7 +112,7 @@ def local_clock(moment) -> str:
 @blp.app_template_filter("time_range")
 def time_range(activity: Activity) -> str:
     """``2026-11-21 09:00 – 11:30``, with the end's date only when it is another day."""
-    start, end = (t.astimezone(LOCAL_ZONE) for t in (activity.starts_at, activity.ends_at))
+    start, end = (t.astimezone(LOCAL_TZ) for t in (activity.starts_at, activity.ends_at))
     end_format = "HH:mm" if start.date() == end.date() else "yyyy-MM-dd HH:mm"
     return f"{format_datetime(start, 'yyyy-MM-dd HH:mm')} – {format_datetime(end, end_format)}"
 
@@ -158,8 +158,7 @@ def activity_list():
             .order_by(Activity.starts_at, Activity.id)
         ).all()
     now = utcnow()
-    start, end = month_bounds(month_of(now))
-    earned = member_points_earned(community.id, actor.id, start, end) if wallet_of(actor) else None
+    earned = earnings_of(actor, Period.containing(now)).points_earned if wallet_of(actor) else None
     return render_template(
         "activities/list.html",
         upcoming=upcoming,
@@ -303,7 +302,7 @@ def create_activity():
     if form.validate_on_submit():
         try:
             activity = activities.create_activity(
-                _actor().community, actor=_actor(), **form.domain_values(LOCAL_ZONE)
+                _actor().community, actor=_actor(), **form.domain_values(LOCAL_TZ)
             )
         except InvalidInput as problem:
             _field_errors(form, problem)

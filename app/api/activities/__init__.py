@@ -3,7 +3,7 @@
 from flask import Response, g
 from flask_smorest import Blueprint
 
-from ... import activities, checkin_codes, earning, qr
+from ... import activities, checkin_codes, earnings, qr
 from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import PageArgs, newest_first, page, page_schema
@@ -53,7 +53,7 @@ def earning_rules(community):
 @blp.response(200, EarningRules)
 def set_earning_rules(data, community):
     """Set the monthly earning cap (fund admins); null for no cap."""
-    return earning.set_monthly_cap(community, data["monthly_earning_cap"])
+    return earnings.set_monthly_cap(community, data["monthly_earning_cap"])
 
 
 @blp.route("/communities/<slug>/activities", methods=["POST"])
