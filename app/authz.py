@@ -15,7 +15,7 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import g, request
 
-from models import AuditEntry, Award, Community, Member, Merchant, Role
+from models import AuditEntry, Award, Community, Member, Merchant, Offer, Role
 
 from .auth import current_actor
 from .extensions import db
@@ -31,6 +31,8 @@ class Grant:
     roles: frozenset[Role] = frozenset()
     #: The member the object belongs to may act on it (their own balance...).
     owner: bool = False
+    #: Staff of the merchant the object belongs to may act on it.
+    staff: bool = False
     #: Platform admins may do this in any community.
     platform: bool = False
     #: Successful calls are written to the audit log.
@@ -49,6 +51,10 @@ POLICY: dict[str, Grant] = {
     "award.decide": Grant(roles=ADMINS, audited=True),
     "award.list": Grant(roles=ADMINS, platform=True),
     "audit.read": Grant(roles=ADMINS, platform=True),
+    "merchant.read": Grant(roles=EVERYONE, platform=True),
+    "merchant.update": Grant(roles=ADMINS, staff=True, audited=True),
+    "offer.create": Grant(roles=ADMINS, staff=True, audited=True),
+    "offer.update": Grant(roles=ADMINS, staff=True, audited=True),
 }
 
 
@@ -56,6 +62,7 @@ POLICY: dict[str, Grant] = {
 class Scope:
     community_id: int | None = None
     owner_id: int | None = None
+    merchant_id: int | None = None
 
 
 def _by_id(model) -> Callable[[int], object | None]:
@@ -72,7 +79,16 @@ def _community_by_slug(slug: str) -> Community | None:
 LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     "slug": ("community", _community_by_slug, lambda c: Scope(c.id)),
     "member_id": ("member", _by_id(Member), lambda m: Scope(m.community_id, m.id)),
-    "merchant_id": ("merchant", _by_id(Merchant), lambda m: Scope(m.community_id)),
+    "merchant_id": (
+        "merchant",
+        _by_id(Merchant),
+        lambda m: Scope(m.community_id, merchant_id=m.id),
+    ),
+    "offer_id": (
+        "offer",
+        _by_id(Offer),
+        lambda o: Scope(o.community_id, merchant_id=o.merchant_id),
+    ),
     "award_id": ("award", _by_id(Award), lambda a: Scope(a.community_id, a.member_id)),
 }
 
@@ -100,6 +116,8 @@ def authorize(actor: Member, action: str, scope: Scope) -> None:
     if actor.role in grant.roles:
         return
     if grant.owner and scope.owner_id is not None and scope.owner_id == actor.id:
+        return
+    if grant.staff and scope.merchant_id is not None and scope.merchant_id == actor.merchant_id:
         return
     raise Forbidden(f"Your role ({actor.role.value}) may not do this.")
 

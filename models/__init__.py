@@ -14,6 +14,7 @@ from .ledger import (
     TransactionKind,
     Unit,
 )
+from .offer import Offer, OfferKind
 from .operations import AuditEntry, IdempotencyKey
 
 metadata = Base.metadata
@@ -36,6 +37,8 @@ __all__ = [
     "LedgerTransaction",
     "Member",
     "Merchant",
+    "Offer",
+    "OfferKind",
     "Role",
     "TransactionKind",
     "Unit",

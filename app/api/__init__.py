@@ -3,9 +3,9 @@
 from flask import Flask
 
 from ..extensions import api, csrf
-from . import audit, auth, awards, communities, wallets
+from . import audit, auth, awards, communities, merchants, wallets
 
-BLUEPRINTS = (auth.blp, communities.blp, wallets.blp, awards.blp, audit.blp)
+BLUEPRINTS = (auth.blp, communities.blp, wallets.blp, awards.blp, audit.blp, merchants.blp)
 
 
 def register_api(app: Flask) -> None:
