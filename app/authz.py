@@ -27,6 +27,7 @@ from models import (
     Member,
     Merchant,
     MerchantGroup,
+    Offer,
     Role,
 )
 
@@ -46,6 +47,8 @@ class Grant:
     roles: frozenset[Role] = frozenset()
     #: The member the object belongs to may act on it (their own balance...).
     owner: bool = False
+    #: Staff of the merchant the object belongs to may act on it.
+    staff: bool = False
     #: Platform admins may do this in any community.
     platform: bool = False
     #: Successful calls are written to the audit log.
@@ -94,6 +97,10 @@ POLICY: dict[str, Grant] = {
     # A pay-code spends the wallet: nobody but its holder may see one.
     "paycode.show": Grant(owner=True),
     "paycode.reset": Grant(roles=ADMINS, owner=True, audited=True),
+    "merchant.read": Grant(roles=EVERYONE, platform=True),
+    "merchant.update": Grant(roles=ADMINS, staff=True, audited=True),
+    "offer.create": Grant(roles=ADMINS, staff=True, audited=True),
+    "offer.update": Grant(roles=ADMINS, staff=True, audited=True),
 }
 
 
@@ -101,6 +108,7 @@ POLICY: dict[str, Grant] = {
 class Scope:
     community_id: int | None = None
     owner_id: int | None = None
+    merchant_id: int | None = None
 
 
 def _by_id(model) -> Callable[[int], object | None]:
@@ -117,7 +125,16 @@ def _community_by_slug(slug: str) -> Community | None:
 LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     "slug": ("community", _community_by_slug, lambda c: Scope(c.id)),
     "member_id": ("member", _by_id(Member), lambda m: Scope(m.community_id, m.id)),
-    "merchant_id": ("merchant", _by_id(Merchant), lambda m: Scope(m.community_id)),
+    "merchant_id": (
+        "merchant",
+        _by_id(Merchant),
+        lambda m: Scope(m.community_id, merchant_id=m.id),
+    ),
+    "offer_id": (
+        "offer",
+        _by_id(Offer),
+        lambda o: Scope(o.community_id, merchant_id=o.merchant_id),
+    ),
     "award_id": ("award", _by_id(Award), lambda a: Scope(a.community_id, a.member_id)),
     "activity_id": ("activity", _by_id(Activity), lambda a: Scope(a.community_id)),
     "attendance_id": (
@@ -154,6 +171,8 @@ def authorize(actor: Member, action: str, scope: Scope) -> None:
     if actor.role in grant.roles:
         return
     if grant.owner and scope.owner_id is not None and scope.owner_id == actor.id:
+        return
+    if grant.staff and scope.merchant_id is not None and scope.merchant_id == actor.merchant_id:
         return
     raise Forbidden(f"Your role ({actor.role.value}) may not do this.")
 

@@ -90,12 +90,12 @@ def _check_may_create(actor: Member, role: Role) -> None:
         raise Forbidden("Platform admins create a community's fund admins; they add the rest.")
 
 
-def create_merchant(community: Community, *, name: str, category: str) -> Merchant:
+def create_merchant(community: Community, *, name: str, category: str, **profile) -> Merchant:
     if db.session.execute(
         sa.select(Merchant.id).where(Merchant.community_id == community.id, Merchant.name == name)
     ).first():
         raise Conflict(f"A merchant named '{name}' already exists in this community.")
-    merchant = Merchant(community_id=community.id, name=name, category=category)
+    merchant = Merchant(community_id=community.id, name=name, category=category, **profile)
     db.session.add(merchant)
     db.session.flush()
     ensure_account(community.id, AccountKind.WALLET, merchant_id=merchant.id)

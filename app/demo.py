@@ -23,12 +23,14 @@ from models import (
     ExpiryTarget,
     LedgerTransaction,
     Member,
+    Merchant,
+    OfferKind,
     PointsRule,
     Role,
     utcnow,
 )
 
-from . import activities, awards, communities, issuance
+from . import activities, awards, communities, issuance, offers
 from .earnings import LOCAL_TZ, last_month
 from .extensions import db
 
@@ -84,13 +86,6 @@ ACTIVITIES = (
 #: Left out of the award, with the reason, when the mediation is finalized.
 EXCLUDED = {("邻里纠纷调解 Neighbour dispute mediation", "resident2"): "未到场 Did not take part"}
 
-#: Partner shops: name, category, whether a 微街长 (micro street chief) runs it.
-SHOPS = (
-    ("微街长便民超市", "超市 Grocery", True),
-    ("北新街理发店", "理发 Barber", True),
-    ("老街茶馆", "茶馆 Tea house", False),
-)
-
 
 @contextmanager
 def dated(moment: datetime):
@@ -111,15 +106,78 @@ def dated(moment: datetime):
             sa.event.remove(model, "before_insert", stamp)
 
 
+#: The 20 partner merchants: name, category, address, hours, and their offers as
+#: (title, kind, terms) where terms are the offer's percent, price or cap.
+MERCHANTS = (
+    ("微街长便民超市", "超市 Grocery", "北新街 1 号", "每天 7:30–22:00",
+     (("积分抵扣 九五折", OfferKind.DISCOUNT, {"discount_percent": 5}),)),
+    ("微街长理发店", "理发 Barber", "北新街 12 号", "每天 9:00–20:00",
+     (("七十岁以上老人免费理发", OfferKind.WELFARE, {}),
+      ("志愿者低偿理发", OfferKind.LOW_COST, {"price_fen": 1000}))),
+    ("北新社区食堂", "餐饮 Canteen", "北新街 3 号", "每天 10:30–13:30, 16:30–19:00",
+     (("长者低偿午餐", OfferKind.LOW_COST, {"price_fen": 800, "max_points_per_bill": 400}),)),
+    ("老王修鞋铺", "修补 Repairs", "青江路 8 号", "周一至周六 8:00–18:00",
+     (("公益修鞋", OfferKind.WELFARE, {}),)),
+    ("清白江药房", "药房 Pharmacy", "青江路 20 号", "每天 8:00–22:00",
+     (("常用药九折", OfferKind.DISCOUNT, {"discount_percent": 10, "max_points_per_bill": 500}),)),
+    ("川味面馆", "餐饮 Noodles", "北新街 18 号", "每天 6:30–14:00", ()),
+    ("便民洗衣店", "洗衣 Laundry", "大同路 5 号", "每天 8:30–20:30",
+     (("棉被清洗八折", OfferKind.DISCOUNT, {"discount_percent": 20}),)),
+    ("北新水果店", "水果 Fruit", "北新街 25 号", "每天 7:00–22:00",
+     (("满额九五折", OfferKind.DISCOUNT, {"discount_percent": 5}),)),
+    ("社区书屋", "文化 Books", "文化巷 2 号", "周二至周日 9:00–18:00",
+     (("儿童绘本免费借阅", OfferKind.WELFARE, {}),)),
+    ("家电维修部", "维修 Appliances", "大同路 16 号", "每天 9:00–19:00",
+     (("上门检测低偿", OfferKind.LOW_COST, {"price_fen": 2000}),)),
+    ("花香花店", "花卉 Flowers", "青江路 31 号", "每天 8:00–21:00",
+     (("社区绿化苗木八五折", OfferKind.DISCOUNT, {"discount_percent": 15}),)),
+    ("邻里茶馆", "茶馆 Teahouse", "文化巷 9 号", "每天 9:00–22:00",
+     (("长者茶水低偿", OfferKind.LOW_COST, {"price_fen": 300}),)),
+    ("北新眼镜店", "眼镜 Optician", "北新街 40 号", "每天 9:30–21:00",
+     (("免费验光", OfferKind.WELFARE, {}),
+      ("配镜九折", OfferKind.DISCOUNT, {"discount_percent": 10, "max_points_per_bill": 1000}))),
+    ("巧手裁缝", "裁缝 Tailor", "青江路 3 号", "周一至周六 9:00–18:00",
+     (("改衣低偿", OfferKind.LOW_COST, {"price_fen": 500}),)),
+    ("好邻居早餐店", "餐饮 Breakfast", "大同路 1 号", "每天 6:00–10:30",
+     (("环卫工人免费早餐", OfferKind.WELFARE, {}),)),
+    ("青白江文具店", "文具 Stationery", "文化巷 15 号", "每天 8:00–20:00",
+     (("学生文具九折", OfferKind.DISCOUNT, {"discount_percent": 10}),)),
+    ("北新家政服务站", "家政 Housekeeping", "北新街 52 号", "每天 8:00–18:00",
+     (("独居老人保洁低偿", OfferKind.LOW_COST, {"price_fen": 1500}),)),
+    ("社区健身房", "健身 Fitness", "大同路 30 号", "每天 6:00–22:00",
+     (("志愿者月卡八折", OfferKind.DISCOUNT,
+       {"discount_percent": 20, "max_points_per_bill": 2000}),)),
+    ("阳光照相馆", "摄影 Photo", "青江路 45 号", "每天 9:00–19:00",
+     (("长者证件照免费", OfferKind.WELFARE, {}),)),
+    ("北新五金店", "五金 Hardware", "大同路 22 号", "每天 8:00–19:00",
+     (("社区维修材料九五折", OfferKind.DISCOUNT, {"discount_percent": 5}),)),
+)  # fmt: skip
+
+
+#: The shops whose owners are 微街长 (micro street chiefs): the monthly coupons' group.
+STREET_CHIEF_SHOPS = frozenset(
+    {"微街长便民超市", "微街长理发店", "老王修鞋铺", "北新水果店", "好邻居早餐店", "巧手裁缝"}
+)
+
+
+def seed_merchants(community: Community) -> list[Merchant]:
+    shops = []
+    for name, category, address, hours, shop_offers in MERCHANTS:
+        shop = communities.create_merchant(
+            community, name=name, category=category, address=address, opening_hours=hours
+        )
+        for title, kind, terms in shop_offers:
+            offers.create_offer(shop, title=title, kind=kind, **terms)
+        shops.append(shop)
+    return shops
+
+
 def seed() -> bool:
     """Create the demo community once; return False when it already exists."""
     if db.session.execute(sa.select(Community.id).where(Community.slug == SLUG)).first():
         return False
     community = communities.create_community(SLUG, "北新社区", points_per_yuan=50)
-    shops = [
-        communities.create_merchant(community, name=name, category=category)
-        for name, category, _chief in SHOPS
-    ]
+    shops = seed_merchants(community)
     shop = shops[0]
     people: dict[str, Member] = {}
     for username, name, role in PEOPLE:
@@ -147,7 +205,7 @@ def seed() -> bool:
     chiefs = issuance.create_merchant_group(
         community,
         name="微街长商家",
-        merchant_ids=[shop.id for shop, (_n, _c, chief) in zip(shops, SHOPS, strict=True) if chief],
+        merchant_ids=[shop.id for shop in shops if shop.name in STREET_CHIEF_SHOPS],
     )
     rule = issuance.create_rule(
         community,

@@ -40,6 +40,7 @@ from .ledger import (
     TransactionKind,
     Unit,
 )
+from .offer import Offer, OfferKind
 from .operations import AuditEntry, IdempotencyKey
 
 metadata = Base.metadata
@@ -83,6 +84,8 @@ __all__ = [
     "MerchantGroupMember",
     "PayCodeSecret",
     "PayCodeUse",
+    "Offer",
+    "OfferKind",
     "Role",
     "TransactionKind",
     "Unit",

@@ -64,6 +64,12 @@ class Merchant(Base):
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     name: Mapped[str] = mapped_column(sa.String(200))
     category: Mapped[str] = mapped_column(sa.String(100))
+    address: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: Free text as the shop states it, e.g. ``每天 8:00–21:00``.
+    opening_hours: Mapped[str] = mapped_column(sa.String(200), default="")
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    #: An inactive merchant stays in the books but accepts no coupons.
+    active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     community: Mapped[Community] = relationship(lazy="joined")

@@ -271,7 +271,7 @@ def test_navigation_follows_the_role(client, other_client, world, make_member):
         )
         return re.findall(r">([^<]+)</a>", nav[1])
 
-    wallet = ["我的积分券", "付款码", "居民码", "积分明细"]
+    wallet = ["我的积分券", "付款码", "合作商家", "居民码", "积分明细"]
     assert links(client) == ["首页", "活动", *wallet]
     assert links(other_client) == ["首页", "活动", *wallet, "新建活动"]
     client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})

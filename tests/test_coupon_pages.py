@@ -87,7 +87,7 @@ def test_a_resident_sees_open_coupons_first_and_past_ones_below(
     past = re.findall(r'<li class="history-line past-coupon">(.*?)</li>', text, re.S)
     assert len(past) == 1
     assert "补发券" in past[0] and "已收回" in past[0]
-    assert nav(text) == ["首页", "活动", "我的积分券", "付款码", "居民码", "积分明细"]
+    assert nav(text) == ["首页", "活动", "我的积分券", "付款码", "合作商家", "居民码", "积分明细"]
 
 
 def test_the_coupon_screen_shows_a_qr_that_decodes_to_the_token(client, community, admin, resident):
@@ -196,7 +196,7 @@ def test_a_fund_admin_sees_rules_in_words(client, community, admin, chiefs):
 
     text = re.sub(r"\s+", " ", page(client.get("/admin/issuance-rules")))
 
-    wallet = ["我的积分券", "付款码", "居民码", "积分明细"]
+    wallet = ["我的积分券", "付款码", "合作商家", "居民码", "积分明细"]
     assert nav(text) == ["首页", "活动", *wallet, "新建活动", "发券规则", "发券记录"]
     assert "当月获得积分至少 300，或参加活动至少 4 次" in text
     assert "获得满 300 积分发 100 积分; 获得满 600 积分发 200 积分" in text

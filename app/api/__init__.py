@@ -3,7 +3,18 @@
 from flask import Flask
 
 from ..extensions import api, csrf
-from . import activities, audit, auth, awards, communities, coupons, issuance, paycodes, wallets
+from . import (
+    activities,
+    audit,
+    auth,
+    awards,
+    communities,
+    coupons,
+    issuance,
+    merchants,
+    paycodes,
+    wallets,
+)
 
 BLUEPRINTS = (
     auth.blp,
@@ -15,6 +26,7 @@ BLUEPRINTS = (
     issuance.blp,
     coupons.blp,
     paycodes.blp,
+    merchants.blp,
 )
 
 

@@ -7,7 +7,7 @@ from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from models import WALLET_ROLES, Role
+from models import WALLET_ROLES, Offer, OfferKind, Role
 
 from ..authz import POLICY, Scope, permits
 from ..money import format_fen
@@ -39,6 +39,16 @@ def points(amount: int, signed: bool = False) -> str:
 def local_time(moment: datetime) -> str:
     """Date and time in the configured zone (Asia/Shanghai), the same digits in both languages."""
     return format_datetime(moment, "yyyy-MM-dd HH:mm")
+
+
+@blp.app_template_filter("offer_terms")
+def offer_terms(offer: Offer) -> str:
+    """What the resident gets, in the reader's words: free, a low price, or a discount."""
+    if offer.kind == OfferKind.WELFARE:
+        return _l("Free (public welfare)")
+    if offer.kind == OfferKind.LOW_COST:
+        return _l("Low price %(price)s", price=format_fen(offer.price_fen))
+    return _l("%(percent)s%% off", percent=offer.discount_percent)
 
 
 @blp.app_template_filter("role_label")

@@ -60,6 +60,9 @@ class MemberListArgs(ma.Schema):
 class MerchantIn(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     category = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
+    address = ma.fields.String(validate=ma.validate.Length(max=300))
+    opening_hours = ma.fields.String(validate=ma.validate.Length(max=200))
+    phone = ma.fields.String(validate=ma.validate.Length(max=40))
 
 
 class MerchantOut(ma.Schema):
@@ -67,4 +70,8 @@ class MerchantOut(ma.Schema):
     community_id = ma.fields.Integer()
     name = ma.fields.String()
     category = ma.fields.String()
+    address = ma.fields.String()
+    opening_hours = ma.fields.String()
+    phone = ma.fields.String()
+    active = ma.fields.Boolean()
     created_at = ma.fields.AwareDateTime()
