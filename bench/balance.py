@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--residents", type=int, default=500)
     args = parser.parse_args()
+    harness.require_postgres()
     harness.require_tools("wrk", "pgbench")
 
     reference = harness.pgbench(clients=args.clients, seconds=args.seconds, select_only=True)

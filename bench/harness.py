@@ -22,20 +22,26 @@ SERVER = os.environ.get("JIFEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"
 
 
 def database_url(name: str) -> str:
+    """libpq's URL for database ``name`` (psycopg, pgbench)."""
     return f"{SERVER}/{name}"
 
 
+def sqlalchemy_url(name: str) -> str:
+    return database_url(name).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 @contextlib.contextmanager
-def scratch_database(name: str):
-    """A fresh database, dropped afterwards."""
+def scratch_database(name: str, *, keep: bool = False):
+    """A fresh database, dropped afterwards unless ``keep``; yields its SQLAlchemy URL."""
     with psycopg.connect(database_url("postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield database_url(name)
+        yield sqlalchemy_url(name)
     finally:
-        with psycopg.connect(database_url("postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(database_url("postgres"), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def jifen_env(url: str, **extra) -> dict:
@@ -143,7 +149,8 @@ def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1)
 
 def pgbench(*, clients: int, seconds: int, select_only: bool = False) -> float:
     """pgbench's TPS (TPC-B, or its select-only variant) on a scratch database."""
-    with scratch_database("jifen_bench_pgbench") as url:
+    with scratch_database("jifen_bench_pgbench"):
+        url = database_url("jifen_bench_pgbench")
         subprocess.run(["pgbench", "-i", "-q", "-s", "1", url], check=True, capture_output=True)
         command = ["pgbench", "-n", f"-c{clients}", f"-j{min(clients, 2)}", f"-T{seconds}", url]
         if select_only:
@@ -157,14 +164,20 @@ def pgbench(*, clients: int, seconds: int, select_only: bool = False) -> float:
 
 def machine() -> str:
     cpu = "unknown CPU"
+    memory = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
     with psycopg.connect(database_url("postgres")) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, PostgreSQL {pg}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}){memory}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, PostgreSQL {pg}"
+    )
 
 
 def report(name: str, figures: dict) -> None:
@@ -176,6 +189,13 @@ def report(name: str, figures: dict) -> None:
     width = max(map(len, figures))
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
+
+
+def require_postgres() -> None:
+    try:
+        psycopg.connect(database_url("postgres"), connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        raise SystemExit(f"the benchmarks need PostgreSQL at {SERVER}: {error}") from error
 
 
 def require_tools(*names: str) -> None:

@@ -1,9 +1,9 @@
 """Benchmark: one issuance run for 100,000 eligible residents on PostgreSQL.
 
-    .venv/bin/python bench/issuance.py [--residents 100000] [--funding grant|convert]
+    bin/bench issuance [--residents 100000] [--funding grant|convert] [--keep]
 
-Creates the scratch database ``jifen_coupons_bench`` on 127.0.0.1:5432 (user
-postgres; ``--server`` for another), migrates it, seeds one community whose
+Creates the scratch database ``jifen_coupons_bench`` on the benchmark server
+(``JIFEN_BENCH_PG``, default 127.0.0.1:5432, user postgres), migrates it, seeds one community whose
 residents each earned 300 points last month (set-based SQL, one award
 transaction per resident, as real awards are), then times the run through
 ``app.issuance.issue_coupons`` including its commit, which is when PostgreSQL's
@@ -15,42 +15,24 @@ prints the figures and the machine, and drops the database.
 import argparse
 import base64
 import os
-import platform
 import secrets
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app import communities, create_app, issuance
+from app.earnings import LOCAL_TZ, last_month
+from app.extensions import db
+from app.reconciliation import reconcile
+from models import AccountKind, CouponFunding, ExpiryTarget, Role
 
-from app import communities, create_app, issuance  # noqa: E402
-from app.earnings import LOCAL_TZ, last_month  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.reconciliation import reconcile  # noqa: E402
-from models import AccountKind, CouponFunding, ExpiryTarget, Role  # noqa: E402
+from . import harness
 
 DATABASE = "jifen_coupons_bench"
 EARNED = 300
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        lines = cpuinfo.read_text().splitlines()
-        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-        if names:
-            cpu = names[0]
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        total_kb = int(meminfo.read_text().split()[1])
-        memory = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
-    return f"{cpu}, {os.cpu_count()} CPUs{memory}, {platform.system()} {platform.release()}"
 
 
 def seed(community_id: int, residents: int, period) -> None:
@@ -101,19 +83,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--residents", type=int, default=100_000)
     parser.add_argument("--funding", choices=[f.value for f in CouponFunding], default="grant")
-    parser.add_argument("--server", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="keep the database to look into")
     args = parser.parse_args()
 
-    server = sa.create_engine(args.server, isolation_level="AUTOCOMMIT")
-    url = sa.make_url(args.server).set(database=DATABASE)
-    with server.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{DATABASE}" TEMPLATE template0')
+    harness.require_postgres()
+    with harness.scratch_database(DATABASE, keep=args.keep) as url:
+        figures = run(url, args)
+    harness.report(f"issuance-{args.funding}", figures)
+    if figures["errors"]:
+        sys.exit("benchmark result is wrong: " + "; ".join(figures["errors"]))
+
+
+def run(url: str, args) -> dict:
     key = base64.b64encode(os.urandom(32)).decode()
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+            "SQLALCHEMY_DATABASE_URI": url,
             "SECRET_KEY": "bench",
             "JIFEN_SIGNING_KEYS": f"bench:{key}",
         }
@@ -145,11 +130,11 @@ def main() -> None:
             seeded = time.perf_counter() - started
 
             started = time.perf_counter()
-            run = issuance.issue_coupons(rule, period, actor=admin)
+            first = issuance.issue_coupons(rule, period, actor=admin)
             issued_at = time.perf_counter()
             db.session.commit()
             committed = time.perf_counter()
-            issued, points = run.issued, run.points
+            issued, points = first.issued, first.points
 
             again = issuance.issue_coupons(rule, period, actor=admin).issued
             db.session.commit()
@@ -161,36 +146,33 @@ def main() -> None:
             failed = [f"{check.name}: {check.detail}" for check in report.checks if not check.ok]
             escrow = report.balances[("points", AccountKind.COUPON_ESCROW.value)]
             db.session.rollback()
-            version = db.session.execute(sa.text("SHOW server_version")).scalar()
-            db.session.rollback()
     finally:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-        if not args.keep:
-            with server.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        server.dispose()
 
-    total = committed - started
-    print(f"machine:     {machine()}, PostgreSQL {version}")
-    print(
-        f"seeded:      {args.residents:,} residents with {EARNED} points earned in {period} "
-        f"in {seeded:.1f} s"
-    )
-    print(
-        f"issuance:    {issued:,} coupons, {points:,} points ({args.funding}) in {total:.2f} s "
-        f"({issued_at - started:.2f} s issuing, {committed - issued_at:.2f} s commit)"
-    )
-    print(f"second run:  {again} coupons in {rerun:.2f} s")
-    print(
-        f"reconcile:   {'ok' if report.ok else 'FAILED'} in {reconciled:.2f} s; "
-        f"coupon escrow {escrow:,} points"
-    )
-    for failure in failed:
-        print(f"  FAILED {failure}")
-    if issued != args.residents or again or failed or escrow != points:
-        sys.exit("benchmark result is wrong")
+    errors = list(failed)
+    if issued != args.residents:
+        errors.append(f"issued {issued} coupons for {args.residents} eligible residents")
+    if again:
+        errors.append(f"the second run issued {again} more")
+    if escrow != points:
+        errors.append(f"coupon escrow holds {escrow}, the run issued {points}")
+    return {
+        "command": f"bin/bench issuance --residents {args.residents} --funding {args.funding}",
+        "seeded": f"{args.residents:,} residents with {EARNED} points earned in {period}",
+        "seed_seconds": round(seeded, 1),
+        "coupons": issued,
+        "points": points,
+        "issuance_seconds": round(committed - started, 2),
+        "of_which_commit_seconds": round(committed - issued_at, 2),
+        "second_run_coupons": again,
+        "second_run_seconds": round(rerun, 2),
+        "reconcile_ok": report.ok,
+        "reconcile_seconds": round(reconciled, 2),
+        "target": "100,000 coupons in under 20 s",
+        "errors": errors,
+    }
 
 
 if __name__ == "__main__":
