@@ -28,6 +28,7 @@ from models import (
     Merchant,
     MerchantGroup,
     Offer,
+    Redemption,
     Role,
 )
 
@@ -101,6 +102,11 @@ POLICY: dict[str, Grant] = {
     "merchant.update": Grant(roles=ADMINS, staff=True, audited=True),
     "offer.create": Grant(roles=ADMINS, staff=True, audited=True),
     "offer.update": Grant(roles=ADMINS, staff=True, audited=True),
+    # The merchant is always the cashier's own (app.redemptions.cashier_merchant).
+    "redemption.create": Grant(roles=frozenset({Role.MERCHANT_STAFF})),
+    "redemption.read": Grant(roles=ADMINS, staff=True, platform=True),
+    "redemption.void": Grant(staff=True, audited=True),
+    "redemption.list": Grant(roles=ADMINS, staff=True, platform=True),
 }
 
 
@@ -145,6 +151,11 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     "group_id": ("merchant_group", _by_id(MerchantGroup), lambda g: Scope(g.community_id)),
     "rule_id": ("rule", _by_id(IssuanceRule), lambda r: Scope(r.community_id)),
     "coupon_id": ("coupon", _by_id(Coupon), lambda c: Scope(c.community_id, c.member_id)),
+    "redemption_id": (
+        "redemption",
+        _by_id(Redemption),
+        lambda r: Scope(r.community_id, merchant_id=r.merchant_id),
+    ),
 }
 
 

@@ -77,4 +77,8 @@ DEFAULTS = {
     "CHECKIN_WINDOW_SECONDS": 30,
     #: A pay-code changes every this many seconds and is accepted for two such windows.
     "PAY_CODE_WINDOW_SECONDS": 30,
+    #: A redemption may be voided by its merchant for this long (and before settlement).
+    "REDEMPTION_VOID_MINUTES": 30,
+    #: The largest bill a till accepts, in fen (¥100,000): anything above is a typing slip.
+    "REDEMPTION_MAX_BILL_FEN": 10_000_000,
 }

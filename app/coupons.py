@@ -10,7 +10,9 @@ to where the rule says; redemption (later) moves them to a merchant.
 Lifecycle, changed only by :func:`transition` (or, for many coupons at once,
 by updates limited to the states :data:`TRANSITIONS` allows): ``issued`` ->
 ``partly_redeemed`` (any number of times) -> ``redeemed``; ``issued`` or
-``partly_redeemed`` -> ``expired`` or ``revoked``. The last three are final.
+``partly_redeemed`` -> ``expired`` or ``revoked``. The last three are final,
+except that voiding a redemption reopens a coupon it used up (``redeemed`` ->
+``partly_redeemed`` or ``issued``).
 
 A token is ``base64url(payload) "." base64url(signature)``: the payload holds
 the key id, community, coupon and expiry, and is signed with Ed25519 (see
@@ -63,10 +65,13 @@ _FROM_OPEN = frozenset(
         CouponStatus.REVOKED,
     }
 )
+#: A voided redemption gives its points back: a coupon reopens, as partly
+#: redeemed or, when nothing else was spent, as issued.
+_REOPENED = frozenset({CouponStatus.ISSUED, CouponStatus.PARTLY_REDEEMED})
 TRANSITIONS = {
     CouponStatus.ISSUED: _FROM_OPEN,
-    CouponStatus.PARTLY_REDEEMED: _FROM_OPEN,
-    CouponStatus.REDEEMED: set(),
+    CouponStatus.PARTLY_REDEEMED: _FROM_OPEN | {CouponStatus.ISSUED},
+    CouponStatus.REDEEMED: _REOPENED,
     CouponStatus.EXPIRED: set(),
     CouponStatus.REVOKED: set(),
 }
@@ -136,6 +141,8 @@ def transition(coupon: Coupon, new: CouponStatus, **changes) -> None:
     coupon.status = new
     if new in FINAL_COUPON_STATUSES:
         coupon.closed_at = changes.pop("closed_at", None) or utcnow()
+    else:
+        coupon.closed_at = None
     for name, value in changes.items():
         setattr(coupon, name, value)
 

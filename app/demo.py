@@ -19,6 +19,7 @@ from models import (
     ActivityCategory,
     Award,
     Community,
+    Coupon,
     CouponFunding,
     ExpiryTarget,
     LedgerTransaction,
@@ -30,7 +31,7 @@ from models import (
     utcnow,
 )
 
-from . import activities, awards, communities, issuance, offers
+from . import activities, awards, communities, issuance, offers, paycodes, redemptions
 from .earnings import LOCAL_TZ, last_month
 from .extensions import db
 
@@ -220,7 +221,20 @@ def seed() -> bool:
     issuance.issue_coupons(rule, period, actor=people["fund"])
     community.monthly_earning_cap = MONTHLY_EARNING_CAP
     seed_activities(community, people)
+    seed_redemptions(people)
     return True
+
+
+def seed_redemptions(people: dict[str, Member]) -> None:
+    """At the 微街长便民超市 till: 王秀兰 spends part of her coupon on a ¥3.60 bill
+    (180 of 200 points), and 李建国 pays ¥5.00 with his pay-code (250 points)."""
+    cashier = people["cashier"]
+    coupon = db.session.execute(
+        sa.select(Coupon).where(Coupon.member_id == people["resident"].id)
+    ).scalar_one()
+    redemptions.redeem(cashier, code=coupon.code, bill_fen=360)
+    code = paycodes.pay_code(people["resident2"]).code
+    redemptions.redeem(cashier, pay_code=code, bill_fen=500)
 
 
 def seed_activities(community: Community, people: dict[str, Member]) -> None:

@@ -42,6 +42,7 @@ from .ledger import (
 )
 from .offer import Offer, OfferKind
 from .operations import AuditEntry, IdempotencyKey
+from .redemption import Redemption, RedemptionStatus
 
 metadata = Base.metadata
 
@@ -84,6 +85,8 @@ __all__ = [
     "MerchantGroupMember",
     "PayCodeSecret",
     "PayCodeUse",
+    "Redemption",
+    "RedemptionStatus",
     "Offer",
     "OfferKind",
     "Role",

@@ -228,7 +228,8 @@ class TestDemo:
 
         # 450 awarded, then activities 50 + 50 + 100, the last cut to the monthly cap of 600.
         assert me("resident")["wallet"] == {"points": 600, "value_fen": 1200}
-        assert me("resident2")["wallet"]["points"] == 280 + 50 + 60
+        # 李建国 paid ¥5.00 at the 微街长便民超市 with his pay-code: 250 points.
+        assert me("resident2")["wallet"]["points"] == 280 + 50 + 60 - 250
         assert me("fund")["roles"] == ["fund_admin"]
         assert me("admin")["community"] is None
         assert me("cashier")["merchant_id"] is not None
@@ -282,5 +283,7 @@ class TestDemo:
         [first], [second] = coupons("resident"), coupons("resident2")
         assert (first["points"], second["points"]) == (200, 100)
         assert first["merchant_group"] == "微街长商家"
+        # She spent 180 of them on a ¥3.60 bill at the 微街长便民超市.
+        assert (first["status"], first["points_remaining"]) == ("partly_redeemed", 20)
         assert first["token"] and first["code"]
         assert coupons("resident3") == []

@@ -134,7 +134,7 @@ def test_nobody_else_opens_a_coupon(client, community, admin, resident, make_mem
 def test_staff_hold_no_coupons_or_pay_code(client, community, make_member):
     make_member(community, Role.MERCHANT_STAFF, username="cashier-zhou")
     sign_in(client, "cashier-zhou")
-    assert nav(page(client.get("/home"))) == ["首页", "活动"]
+    assert nav(page(client.get("/home"))) == ["首页", "活动", "收银", "销售记录"]
     for path in ("/coupons", "/pay-code", "/pay-code.json"):
         assert client.get(path).status_code == 404
 

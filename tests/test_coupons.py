@@ -71,7 +71,10 @@ def test_transitions(start, new):
     coupon = Coupon(id=1, status=start, points=100, points_remaining=100)
     allowed = {
         CouponStatus.ISSUED: {"partly_redeemed", "redeemed", "expired", "revoked"},
-        CouponStatus.PARTLY_REDEEMED: {"partly_redeemed", "redeemed", "expired", "revoked"},
+        CouponStatus.PARTLY_REDEEMED: {"partly_redeemed", "redeemed", "expired", "revoked"}
+        # A voided redemption gives points back: a coupon reopens.
+        | {"issued"},
+        CouponStatus.REDEEMED: {"issued", "partly_redeemed"},
     }.get(start, set())
     if new.value in allowed:
         coupons.transition(coupon, new)

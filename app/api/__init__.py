@@ -13,6 +13,7 @@ from . import (
     issuance,
     merchants,
     paycodes,
+    redemptions,
     wallets,
 )
 
@@ -27,6 +28,7 @@ BLUEPRINTS = (
     coupons.blp,
     paycodes.blp,
     merchants.blp,
+    redemptions.blp,
 )
 
 

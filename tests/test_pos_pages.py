@@ -1,0 +1,115 @@
+"""The till's pages and their CSRF-protected JSON endpoints (session cookie)."""
+
+import io
+
+import pytest
+from coupon_world import issued_coupon
+from PIL import Image
+from test_pages import FreshContextClient, csrf_token, sign_in
+
+from app import communities, coupons, qr
+from app.extensions import db
+from models import Redemption, RedemptionStatus, Role
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def client(app, ctx):
+    return FreshContextClient(app, app.response_class, use_cookies=True)
+
+
+@pytest.fixture
+def shop(community):
+    return communities.create_merchant(community, name="微街长便民超市", category="超市")
+
+
+@pytest.fixture
+def cashier(make_member, community, shop):
+    return make_member(community, Role.MERCHANT_STAFF, merchant_id=shop.id, username="shop-li")
+
+
+@pytest.fixture
+def till(client, cashier):
+    sign_in(client, "shop-li")
+    token = csrf_token(client.get("/pos"))
+
+    def post(path, body=None, key=None, data=None, **kwargs):
+        headers = {"X-CSRFToken": token}
+        if key:
+            headers["Idempotency-Key"] = key
+        return client.post(path, json=body, data=data, headers=headers, **kwargs)
+
+    return post
+
+
+def test_the_till_is_for_merchant_staff_only(client, make_member, community):
+    make_member(community, username="wang-ayi")
+    sign_in(client, "wang-ayi")
+    assert client.get("/pos").status_code == 403
+    assert client.get("/pos/history").status_code == 403
+    token = csrf_token(client.get("/home"))
+    refused = client.post("/pos/preview", json={}, headers={"X-CSRFToken": token})
+    assert (refused.status_code, refused.mimetype) == (403, PROBLEM)
+
+
+def test_preview_redeem_void_through_the_page_endpoints(
+    till, client, community, admin, resident, shop
+):
+    page = client.get("/pos").get_data(as_text=True)
+    assert "收银 · 微街长便民超市" in page and "用摄像头扫码" in page
+    coupon = issued_coupon(community, admin, resident)
+    body = {"code": coupon.code, "bill_fen": 1234}
+
+    assert client.post("/pos/preview", json=body).status_code == 400  # no CSRF token
+    preview = till("/pos/preview", body)
+    assert preview.json["points"] == 100
+    assert preview.json["shown"] == {
+        "bill_fen": "¥12.34",
+        "discount_fen": "¥0.00",
+        "points_value_fen": "¥2.00",
+        "cash_fen": "¥10.34",
+    }
+    first = till("/pos/redemptions", body, key="confirm-1")
+    again = till("/pos/redemptions", body, key="confirm-1")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json == first.json
+    assert db.session.query(Redemption).filter_by(community_id=community.id).count() == 1
+
+    used_up = till("/pos/preview", body)
+    assert (used_up.status_code, used_up.mimetype) == (409, PROBLEM)
+    assert used_up.json["message"] == "这张积分券已用完。"
+    bad = till("/pos/preview", {"code": coupon.code, "bill_fen": "12.34"})
+    assert bad.status_code == 422 and bad.json["errors"]["json"]["bill_fen"]
+    assert bad.json["message"] == "请核对券码和金额。"
+
+    history = client.get("/pos/history").get_data(as_text=True)
+    assert "¥2.00" in history and "撤销" in history
+    voided = till(f"/pos/redemptions/{first.json['id']}/void", key="void-1")
+    assert voided.json["status"] == "voided"
+    assert db.session.get(Redemption, first.json["id"]).status == RedemptionStatus.VOIDED
+    twice = till(f"/pos/redemptions/{first.json['id']}/void", key="void-2")
+    assert twice.status_code == 409 and twice.json["message"] == "这笔核销已经撤销。"
+    assert till("/pos/redemptions/999999/void", key="void-3").status_code == 404
+    active = client.get("/pos/history?status=active&since=2000-01-01&until=nonsense")
+    assert "还没有销售记录" in active.get_data(as_text=True)
+    csv_text = client.get("/pos/redemptions.csv").get_data(as_text=True)
+    assert csv_text.splitlines()[1].split(",")[2] == "voided"
+
+
+def frame(image: Image.Image) -> dict:
+    out = io.BytesIO()
+    image.save(out, format="JPEG")
+    return {"frame": (io.BytesIO(out.getvalue()), "frame.jpg", "image/jpeg")}
+
+
+def test_the_scan_endpoint_decodes_a_camera_frame(till, community, admin, resident):
+    token = coupons.coupon_token(issued_coupon(community, admin, resident))
+    picture = Image.open(io.BytesIO(qr.png(token))).convert("L")
+    shot = Image.new("L", (picture.width + 200, picture.height + 100), 255)
+    shot.paste(picture, (100, 50))
+    assert till("/pos/scan", data=frame(shot)).json == {"text": token}
+    assert till("/pos/scan", data=frame(Image.new("L", (64, 64), 255))).json == {"text": None}
+    junk = till("/pos/scan", data={"frame": (io.BytesIO(b"not an image"), "x.jpg")})
+    assert (junk.status_code, junk.mimetype) == (422, PROBLEM)
+    assert till("/pos/scan", data={}).status_code == 422
