@@ -109,6 +109,14 @@ class Load:
 
 
 LUA_DONE = """
+local reported = false
+response = function(status, headers, body)
+  if status >= 300 and not reported then
+    reported = true
+    io.write("JIFEN-FIRST-ERROR " .. status .. " " .. body .. "\\n")
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -134,6 +142,8 @@ def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1)
         capture_output=True,
         text=True,
     ).stdout  # fmt: skip
+    for first_error in re.findall(r"^JIFEN-FIRST-ERROR (.*)$", output, re.MULTILINE):
+        print(f"wrk: first error response: {first_error[:300]}", file=sys.stderr)
     found = re.search(r"^JIFEN (.*)$", output, re.MULTILINE)
     if not found:
         raise RuntimeError(f"wrk printed no summary:\n{output}")
