@@ -74,7 +74,7 @@ def main() -> None:
     harness.report(
         "balance",
         {
-            "command": f"python -m bench.balance --clients {args.clients} "
+            "command": f"bin/bench balance --clients {args.clients} "
             f"--seconds {args.seconds} --workers {args.workers}",
             **harness.as_dict(load),
             "pgbench_select_only_tps": reference,
