@@ -49,6 +49,7 @@ from . import checkin_codes, earnings, ledger
 from .authz import ORGANIZERS
 from .communities import wallet_of
 from .extensions import db
+from .lifecycle import Lifecycle
 from .problems import Conflict, Forbidden, InvalidInput, NotFound
 
 #: Check-in opens this long before an activity starts.
@@ -105,35 +106,26 @@ class AttendancesNotCheckedOut(Conflict):
     slug, title = "attendances-not-checked-out", "Attendances without a check-out"
 
 
-def _transition(obj, new, table: dict, error: type[Conflict], name: str, changes: dict) -> bool:
+ACTIVITY = Lifecycle("Activity", ACTIVITY_TRANSITIONS, IllegalActivityTransition)
+ATTENDANCE = Lifecycle("Attendance", ATTENDANCE_TRANSITIONS, IllegalAttendanceTransition)
+
+
+def _move(lifecycle: Lifecycle, obj, new, changes: dict) -> bool:
     """Move ``obj`` to ``new`` with its ``changes``; False, changing nothing, if it is there."""
     if obj.status == new:
         return False
-    if new not in table[obj.status]:
-        raise error(f"{name} {obj.id} is {obj.status.value}; it cannot become {new.value}.")
-    obj.status = new
-    for field, value in changes.items():
-        setattr(obj, field, value)
+    lifecycle.move(obj, new, **changes)
     return True
 
 
 def transition(activity: Activity, new: ActivityStatus, **changes) -> bool:
     """The only place an activity's status changes, with the fields that go with it."""
-    return _transition(
-        activity, new, ACTIVITY_TRANSITIONS, IllegalActivityTransition, "Activity", changes
-    )
+    return _move(ACTIVITY, activity, new, changes)
 
 
 def transition_attendance(attendance: Attendance, new: AttendanceStatus, **changes) -> bool:
     """The only place an attendance's status changes, with the fields that go with it."""
-    return _transition(
-        attendance,
-        new,
-        ATTENDANCE_TRANSITIONS,
-        IllegalAttendanceTransition,
-        "Attendance",
-        changes,
-    )
+    return _move(ATTENDANCE, attendance, new, changes)
 
 
 def _invalid(field: str, message: str, detail: str | None = None) -> InvalidInput:
@@ -531,7 +523,7 @@ def finalize(activity: Activity, *, actor: Member) -> Finalization:
     _lock(activity)
     if activity.status == ActivityStatus.FINALIZED:
         return Finalization(activity)
-    if ActivityStatus.FINALIZED not in ACTIVITY_TRANSITIONS[activity.status]:
+    if not ACTIVITY.may(activity.status, ActivityStatus.FINALIZED):
         raise IllegalActivityTransition(
             f"Activity {activity.id} is {activity.status.value}; it cannot be finalized."
         )

@@ -10,6 +10,7 @@ from models import AccountKind, Award, AwardStatus, Community, Member, Transacti
 from . import ledger
 from .communities import wallet_of
 from .extensions import db
+from .lifecycle import Lifecycle
 from .problems import Conflict, Forbidden, InvalidInput
 
 TRANSITIONS = {
@@ -23,19 +24,7 @@ class IllegalAwardTransition(Conflict):
     slug, title = "illegal-award-transition", "Award already decided"
 
 
-def check_transition(award: Award, new: AwardStatus) -> None:
-    if new not in TRANSITIONS[award.status]:
-        raise IllegalAwardTransition(
-            f"Award {award.id} is {award.status.value}; it cannot become {new.value}."
-        )
-
-
-def transition(award: Award, new: AwardStatus, **changes) -> None:
-    """The only place an award's status changes, together with the fields that go with it."""
-    check_transition(award, new)
-    award.status = new
-    for name, value in changes.items():
-        setattr(award, name, value)
+LIFECYCLE = Lifecycle("Award", TRANSITIONS, IllegalAwardTransition)
 
 
 def request_award(
@@ -79,12 +68,12 @@ def decide_award(award: Award, *, approve: bool, actor: Member) -> Award:
     if approve:
         _post(award, award.member, actor)
     else:
-        transition(award, AwardStatus.REJECTED)
+        LIFECYCLE.move(award, AwardStatus.REJECTED)
     return award
 
 
 def _post(award: Award, member: Member, actor: Member) -> None:
-    check_transition(award, AwardStatus.POSTED)
+    LIFECYCLE.check(award, AwardStatus.POSTED)
     issuance = ledger.ensure_account(award.community_id, AccountKind.ISSUANCE)
     txn = ledger.post(
         award.community_id,
@@ -94,4 +83,4 @@ def _post(award: Award, member: Member, actor: Member) -> None:
         reference=f"award:{award.id}",
         actor_id=actor.id,
     )
-    transition(award, AwardStatus.POSTED, transaction_id=txn.id)
+    LIFECYCLE.move(award, AwardStatus.POSTED, transaction_id=txn.id)

@@ -54,6 +54,7 @@ from models import (
 
 from . import ledger, signing, sql
 from .extensions import db
+from .lifecycle import Lifecycle
 from .problems import Conflict, InvalidInput, NotFound
 
 #: Where a coupon holding points may go: spent in part (again), used up, expired, revoked.
@@ -128,28 +129,15 @@ class CouponUsedUp(Conflict):
     slug, title = "coupon-used-up", "Coupon is used up"
 
 
-def check_transition(coupon: Coupon, new: CouponStatus) -> None:
-    if new not in TRANSITIONS[coupon.status]:
-        raise IllegalCouponTransition(
-            f"Coupon {coupon.id} is {coupon.status.value}; it cannot become {new.value}."
-        )
+LIFECYCLE = Lifecycle("Coupon", TRANSITIONS, IllegalCouponTransition)
 
 
 def transition(coupon: Coupon, new: CouponStatus, **changes) -> None:
-    """The only place one coupon's status changes, with the fields that go with it."""
-    check_transition(coupon, new)
-    coupon.status = new
+    """The only place one coupon's status changes: a final status stamps ``closed_at``."""
+    closed_at = changes.pop("closed_at", None)
     if new in FINAL_COUPON_STATUSES:
-        coupon.closed_at = changes.pop("closed_at", None) or utcnow()
-    else:
-        coupon.closed_at = None
-    for name, value in changes.items():
-        setattr(coupon, name, value)
-
-
-def statuses_that_may_become(new: CouponStatus) -> list[CouponStatus]:
-    """For set-based updates: the states from which ``new`` is a legal move."""
-    return [status for status, targets in TRANSITIONS.items() if new in targets]
+        closed_at = closed_at or utcnow()
+    LIFECYCLE.move(coupon, new, closed_at=closed_at, **changes)
 
 
 # --- short codes -------------------------------------------------------------
@@ -399,7 +387,7 @@ def revoke_coupon(coupon: Coupon, *, reason: str, actor: Member) -> Coupon:
     if not reason:
         raise InvalidInput("A reason is required.", errors={"json": {"reason": ["Required."]}})
     lock(coupon)
-    check_transition(coupon, CouponStatus.REVOKED)
+    LIFECYCLE.check(coupon, CouponStatus.REVOKED)
     post_coupon_escrow(
         coupon.community_id,
         [EscrowMove(coupon.id, -coupon.points_remaining, _source(coupon))],
@@ -452,7 +440,7 @@ def expire_coupons(
             ),
         )
         .where(
-            Coupon.status.in_(statuses_that_may_become(CouponStatus.EXPIRED)),
+            Coupon.status.in_(LIFECYCLE.sources(CouponStatus.EXPIRED)),
             Coupon.expires_at <= now,
         )
         .order_by(Coupon.community_id, Coupon.id)

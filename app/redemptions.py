@@ -51,6 +51,7 @@ from models import (
 
 from . import coupons, ledger, offers, paycodes
 from .extensions import db
+from .lifecycle import Lifecycle
 from .problems import Conflict, Forbidden, InvalidInput
 
 
@@ -118,20 +119,7 @@ TRANSITIONS = {
 }
 
 
-def check_transition(redemption: Redemption, new: RedemptionStatus) -> None:
-    if new not in TRANSITIONS[redemption.status]:
-        raise RedemptionNotActive(
-            f"Redemption {redemption.id} is {redemption.status.value}; "
-            f"it cannot become {new.value}."
-        )
-
-
-def transition(redemption: Redemption, new: RedemptionStatus, **changes) -> None:
-    """The only place a redemption's status changes."""
-    check_transition(redemption, new)
-    redemption.status = new
-    for name, value in changes.items():
-        setattr(redemption, name, value)
+LIFECYCLE = Lifecycle("Redemption", TRANSITIONS, RedemptionNotActive)
 
 
 @dataclass(frozen=True)
@@ -323,7 +311,7 @@ def void(redemption: Redemption, *, actor: Member, now: datetime | None = None) 
     """Reverse a redemption of the actor's merchant, within the window, before settlement."""
     redemption = lock(redemption)
     now = now or utcnow()
-    check_transition(redemption, RedemptionStatus.VOIDED)
+    LIFECYCLE.check(redemption, RedemptionStatus.VOIDED)
     if redemption.statement_id is not None:
         raise RedemptionSettled(
             f"Redemption {redemption.id} was settled in statement {redemption.statement_id}."
@@ -357,7 +345,7 @@ def void(redemption: Redemption, *, actor: Member, now: datetime | None = None) 
         left = coupon.points_remaining + redemption.points
         status = CouponStatus.ISSUED if left == coupon.points else CouponStatus.PARTLY_REDEEMED
         coupons.transition(coupon, status, points_remaining=left)
-    transition(
+    LIFECYCLE.move(
         redemption,
         RedemptionStatus.VOIDED,
         void_transaction_id=reversal.id,
