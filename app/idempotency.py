@@ -1,7 +1,8 @@
 """``Idempotency-Key`` for every value-moving write.
 
 The first request with a key inserts the key row inside its own database
-transaction, runs, and stores its response in that row before the request's
+transaction (``INSERT ... ON CONFLICT DO NOTHING``: one statement, no
+savepoint), runs, and stores its response in that row before the request's
 single commit. A retry finds the row and gets the stored response back byte
 for byte; a retry with another body is a 409. Concurrent requests with one key
 meet at the unique ``(member_id, key)`` index: the database makes the later
@@ -18,7 +19,7 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from models import IdempotencyKey, utcnow
 
@@ -71,29 +72,63 @@ def idempotent(view):
             raise IdempotencyKeyRequired(f"'{HEADER}' is at most 255 characters.")
         member_id = g.actor.id
         digest = fingerprint()
-        stored = _stored(member_id, key)
-        if stored is not None:
-            return _replay(stored, digest)
-        row = IdempotencyKey(
+        row_id = _claim(member_id, key, digest)
+        if row_id is None:
+            stored = _stored(member_id, key)
+            if stored is not None:
+                return _replay(stored, digest)
+            row_id = _claim(member_id, key, digest)
+            if row_id is None:
+                return _replay(_stored(member_id, key), digest)
+        response = view(*args, **kwargs)
+        if response.status_code < 400:
+            db.session.execute(
+                _STORE,
+                dict(
+                    row_id=row_id,
+                    status_code=response.status_code,
+                    content_type=response.content_type,
+                    body=response.get_data(),
+                ),
+            )
+        return response
+
+    return Blueprint.doc(parameters=[HEADER_DOC])(wrapper)
+
+
+_KEYS = IdempotencyKey.__table__
+_CLAIM_COLUMNS = ("community_id", "member_id", "key", "fingerprint", "created_at", "expires_at")
+#: Built once: every value-moving request runs both.
+_CLAIM = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_KEYS)
+    .values({name: sa.bindparam(name) for name in _CLAIM_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["member_id", "key"])
+    .returning(_KEYS.c.id)
+    for dialect in (postgresql, sqlite)
+}
+_STORE = (
+    _KEYS.update()
+    .where(_KEYS.c.id == sa.bindparam("row_id"))
+    .values({name: sa.bindparam(name) for name in ("status_code", "content_type", "body")})
+)
+
+
+def _claim(member_id: int, key: str, digest: str) -> int | None:
+    """Insert the key row; None when the key is taken (by a committed request,
+    or by one that commits while this waits on the unique index)."""
+    now = utcnow()
+    ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
+    return db.session.execute(
+        _CLAIM[db.session.get_bind().dialect.name],
+        dict(
             community_id=g.actor.community_id,
             member_id=member_id,
             key=key,
             fingerprint=digest,
-            expires_at=utcnow() + timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"]),
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(row)
-        except IntegrityError:
-            return _replay(_stored(member_id, key), digest)
-        response = view(*args, **kwargs)
-        if response.status_code < 400:
-            row.status_code = response.status_code
-            row.content_type = response.content_type
-            row.body = response.get_data()
-        return response
-
-    return Blueprint.doc(parameters=[HEADER_DOC])(wrapper)
+            created_at=now,
+            expires_at=now + ttl,
+        ),
+    ).scalar_one_or_none()
 
 
 def _stored(member_id: int, key: str) -> IdempotencyKey | None:
