@@ -15,8 +15,9 @@ import argon2.profiles
 import sqlalchemy as sa
 from flask import current_app, g, request
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 
-from models import ApiToken, Member, utcnow
+from models import ApiToken, Member, Merchant, utcnow
 
 from .extensions import db, login_manager
 from .problems import Unauthorized
@@ -94,11 +95,19 @@ def revoke_token(secret: str) -> None:
         token.revoked_at = utcnow()
 
 
+#: Built once, as every API request runs it. The member's shop comes in the
+#: same query, as a cashier's every request needs it; the shop's community is
+#: the member's, already loaded, so it is not joined twice.
+_TOKEN_BY_DIGEST = (
+    sa.select(ApiToken)
+    .where(ApiToken.digest == sa.bindparam("digest"))
+    .options(joinedload(ApiToken.member).joinedload(Member.merchant).lazyload(Merchant.community))
+)
+
+
 def _find_token(secret: str) -> ApiToken | None:
     digest = _digest(secret)
-    token = db.session.execute(
-        sa.select(ApiToken).where(ApiToken.digest == digest)
-    ).scalar_one_or_none()
+    token = db.session.execute(_TOKEN_BY_DIGEST, {"digest": digest}).scalar_one_or_none()
     if token is None or not hmac.compare_digest(token.digest, digest):
         return None
     return token
