@@ -1,12 +1,12 @@
 """Earning points: activities, sign-ups, check-in and check-out, finalization."""
 
 from flask import Response, g
-from flask_smorest import Blueprint
 
 from ... import activities, checkin_codes, earnings, qr
 from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import PageArgs, newest_first, page, page_schema
+from ..blueprint import Blueprint
 from .schemas import (
     ActivityDetailOut,
     ActivityIn,

@@ -1,12 +1,12 @@
 """The audit log: every admin write, newest first."""
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
 from models import AuditEntry
 
 from ...authz import requires
 from ...pagination import newest_first, page, page_schema
+from ..blueprint import Blueprint
 from .schemas import AuditEntryOut, AuditListArgs
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit log")

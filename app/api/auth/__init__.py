@@ -1,13 +1,13 @@
 """Tokens and the caller: ``POST /auth/token``, ``DELETE /auth/token``, ``GET /me``."""
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from ... import auth, wallets
 from ...authz import requires
 from ...communities import wallet_of
 from ...extensions import db, limiter
 from ...problems import Unauthorized
+from ..blueprint import Blueprint
 from .schemas import MeSchema, TokenRequest, TokenResponse
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in and the caller")

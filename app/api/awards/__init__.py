@@ -2,7 +2,6 @@
 
 import sqlalchemy as sa
 from flask import g
-from flask_smorest import Blueprint
 
 from models import Award, Member
 
@@ -12,6 +11,7 @@ from ...extensions import db
 from ...idempotency import idempotent
 from ...pagination import newest_first, page, page_schema
 from ...problems import InvalidInput
+from ..blueprint import Blueprint
 from .schemas import AwardIn, AwardListArgs, AwardOut
 
 blp = Blueprint("awards", __name__, url_prefix="/api/v1", description="Manual awards")

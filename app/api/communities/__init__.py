@@ -2,13 +2,13 @@
 
 import sqlalchemy as sa
 from flask import g
-from flask_smorest import Blueprint
 
 from models import Member, Merchant
 
 from ... import communities
 from ...authz import requires
 from ...pagination import PageArgs, newest_first, page, page_schema
+from ..blueprint import Blueprint
 from .schemas import (
     CommunityIn,
     CommunityOut,

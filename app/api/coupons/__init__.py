@@ -4,7 +4,6 @@ import hashlib
 
 import sqlalchemy as sa
 from flask import Response, g, request
-from flask_smorest import Blueprint
 
 from models import Coupon, Role
 
@@ -12,6 +11,7 @@ from ... import coupons, qr, signing
 from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import newest_first, page, page_schema
+from ..blueprint import Blueprint
 from .schemas import (
     CouponListArgs,
     CouponOut,

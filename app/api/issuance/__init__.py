@@ -1,7 +1,6 @@
 """Merchant groups, issuance rules and issuance runs (design.md §5)."""
 
 from flask import g
-from flask_smorest import Blueprint
 
 from models import IssuanceRule, IssuanceRun, Merchant, MerchantGroup
 
@@ -12,6 +11,7 @@ from ...extensions import db
 from ...idempotency import idempotent
 from ...pagination import PageArgs, newest_first, page, page_schema
 from ...problems import InvalidInput
+from ..blueprint import Blueprint
 from .schemas import (
     GroupMerchantIn,
     IssuanceRuleIn,

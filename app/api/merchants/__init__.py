@@ -1,13 +1,13 @@
 """Partner merchants' profiles and their offers (公益 / 低偿 / 折扣)."""
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
 from models import Offer
 
 from ... import offers
 from ...authz import requires
 from ...extensions import db
+from ..blueprint import Blueprint
 from ..communities.schemas import MerchantOut
 from .schemas import MerchantPatch, MerchantWithOffers, OfferIn, OfferListArgs, OfferOut, OfferPatch
 

@@ -1,9 +1,8 @@
 """A resident's pay-code (付款码): the current code, and resetting its secret."""
 
-from flask_smorest import Blueprint
-
 from ... import paycodes
 from ...authz import requires
+from ..blueprint import Blueprint
 from .schemas import PayCodeOut
 
 blp = Blueprint("paycodes", __name__, url_prefix="/api/v1", description="Pay-codes")

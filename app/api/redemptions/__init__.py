@@ -1,7 +1,6 @@
 """Redemption at the till: preview, redeem, void, and one redemption."""
 
 from flask import Response, g
-from flask_smorest import Blueprint
 
 from models import Redemption
 
@@ -9,6 +8,7 @@ from ... import redemptions
 from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import page
+from ..blueprint import Blueprint
 from .schemas import HistoryArgs, HistoryOut, PreviewOut, RedemptionIn, RedemptionOut
 
 blp = Blueprint(

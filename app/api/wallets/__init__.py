@@ -1,10 +1,9 @@
 """A member's wallet: balance and history."""
 
-from flask_smorest import Blueprint
-
 from ... import wallets
 from ...authz import requires
 from ...pagination import PageArgs, page, page_schema
+from ..blueprint import Blueprint
 from .schemas import BalanceOut, HistoryLineOut
 
 blp = Blueprint("wallets", __name__, url_prefix="/api/v1", description="Balances and history")
