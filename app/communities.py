@@ -99,6 +99,9 @@ def create_merchant(community: Community, *, name: str, category: str, **profile
     db.session.add(merchant)
     db.session.flush()
     ensure_account(community.id, AccountKind.WALLET, merchant_id=merchant.id)
+    # What the fund owes for the shop's redemptions; there from the start, so a
+    # redemption only ever looks it up.
+    ensure_account(community.id, AccountKind.MERCHANT_RECEIVABLE, merchant_id=merchant.id)
     return merchant
 
 

@@ -249,23 +249,42 @@ def check_usable(coupon: Coupon, now: datetime | None = None) -> None:
         raise CouponUsedUp(f"Coupon {coupon.code} has no points left.")
 
 
-def verify_coupon(token: str, community: Community, now: datetime | None = None) -> Coupon:
-    """The usable coupon behind ``token`` for a merchant of ``community``, or a named refusal."""
+def verify_coupon(
+    token: str, community: Community, now: datetime | None = None, *, lock: bool = False
+) -> Coupon:
+    """The usable coupon behind ``token`` for a merchant of ``community``, or a named
+    refusal; with ``lock``, its row is locked for this transaction and read afresh."""
     payload = read_token(token, signing.keyring(), now)
     if payload.community_id != community.id:
         raise ForeignCoupon("This coupon was issued by another community; it is not valid here.")
-    coupon = db.session.get(Coupon, payload.coupon_id)
+    coupon = db.session.get(
+        Coupon,
+        payload.coupon_id,
+        # OF coupons: not the joined rule's row, which every coupon of the rule shares.
+        with_for_update={"of": Coupon} if lock else None,
+        populate_existing=lock,
+    )
     if coupon is None or coupon.community_id != community.id:
         raise UnknownCoupon("The token is signed, but no such coupon exists here.")
     check_usable(coupon, now)
     return coupon
 
 
-def coupon_by_code(code: str, community: Community, now: datetime | None = None) -> Coupon:
-    """The usable coupon with this short code in ``community``, or a named refusal."""
+#: Built once: a till runs one on every scan.
+_BY_CODE = sa.select(Coupon).where(
+    Coupon.community_id == sa.bindparam("community_id"), Coupon.code == sa.bindparam("code")
+)
+_BY_CODE_LOCKED = _BY_CODE.with_for_update(of=Coupon).execution_options(populate_existing=True)
+
+
+def coupon_by_code(
+    code: str, community: Community, now: datetime | None = None, *, lock: bool = False
+) -> Coupon:
+    """The usable coupon with this short code in ``community``, or a named refusal;
+    with ``lock``, as :func:`verify_coupon`."""
     wanted = normalize_code(code)
     coupon = db.session.execute(
-        sa.select(Coupon).where(Coupon.community_id == community.id, Coupon.code == wanted)
+        _BY_CODE_LOCKED if lock else _BY_CODE, {"community_id": community.id, "code": wanted}
     ).scalar_one_or_none()
     if coupon is None or not hmac.compare_digest(coupon.code, wanted):
         raise UnknownCoupon(f"No coupon with code '{code}' in this community.")

@@ -10,7 +10,16 @@ from conftest import TEST_CONFIG, ApiClient, unique
 
 from app import create_app
 from app.extensions import db, limiter
-from models import Account, ApiToken, Award, AwardStatus, LedgerTransaction, Member, Role
+from models import (
+    Account,
+    AccountKind,
+    ApiToken,
+    Award,
+    AwardStatus,
+    LedgerTransaction,
+    Member,
+    Role,
+)
 
 PASSWORD = "password-1"  # noqa: S105 - what make_member gives everyone
 
@@ -380,10 +389,13 @@ def test_fund_admin_adds_merchants(api, make_community, make_member, admin_of):
     assert merchant["name"] == "微街长便民超市"
     assert merchant["category"] == "超市"
     assert merchant["community_id"] == community.id
-    wallet = db.session.execute(
-        sa.select(Account.balance).where(Account.merchant_id == merchant["id"])
-    ).scalar_one()
-    assert wallet == 0
+    accounts = db.session.execute(
+        sa.select(Account.kind, Account.balance).where(Account.merchant_id == merchant["id"])
+    ).all()
+    assert sorted(accounts) == [
+        (AccountKind.MERCHANT_RECEIVABLE, 0),
+        (AccountKind.WALLET, 0),
+    ]
     resident = api.as_(make_member(community))
     listed = resident.get(f"/communities/{community.slug}/merchants")
     assert [m["id"] for m in listed.json["items"]] == [merchant["id"]]

@@ -1,0 +1,139 @@
+"""PostgreSQL records a redemption with one call to ``jifen_redeem`` (migration
+0006), SQLite through the ORM: both must write the same rows, and the function
+must refuse what Python's checks would."""
+
+import pytest
+import sqlalchemy as sa
+from coupon_world import earn, issued_coupon
+from sqlalchemy.exc import IntegrityError
+
+from app import communities, ledger, paycodes, redemptions
+from app.extensions import db
+from models import (
+    Account,
+    AccountKind,
+    Coupon,
+    CouponPosting,
+    CouponStatus,
+    LedgerEntry,
+    LedgerTransaction,
+    Redemption,
+    Role,
+)
+
+pytestmark = pytest.mark.postgres
+
+WRITERS = (redemptions.record_through_orm, redemptions.record_in_one_statement)
+
+
+@pytest.fixture
+def shop(community):
+    return communities.create_merchant(community, name="微街长便民超市", category="超市")
+
+
+@pytest.fixture
+def cashier(make_member, community, shop):
+    return make_member(community, Role.MERCHANT_STAFF, merchant_id=shop.id)
+
+
+def balances(community_id) -> dict[str, int]:
+    return dict(
+        db.session.execute(
+            sa.select(Account.key, Account.balance).where(Account.community_id == community_id)
+        ).all()
+    )
+
+
+def written(redemption: Redemption, before: dict[str, int]) -> dict:
+    """What recording ``redemption`` wrote, without the ids and times that always differ."""
+    db.session.flush()
+    db.session.expire_all()
+    txn = db.session.get(LedgerTransaction, redemption.transaction_id)
+    keys = {
+        account.id: account.key
+        for account in db.session.scalars(
+            sa.select(Account).where(Account.community_id == redemption.community_id)
+        )
+    }
+    entries = db.session.scalars(
+        sa.select(LedgerEntry).where(LedgerEntry.transaction_id == txn.id)
+    ).all()
+    postings = db.session.scalars(
+        sa.select(CouponPosting.amount).where(CouponPosting.transaction_id == txn.id)
+    ).all()
+    moved = {
+        key: balance - before.get(key, 0)
+        for key, balance in balances(redemption.community_id).items()
+        if balance != before.get(key, 0)
+    }
+    coupon = db.session.get(Coupon, redemption.coupon_id) if redemption.coupon_id else None
+    return {
+        "redemption": {
+            column: getattr(redemption, column)
+            for column in Redemption.__table__.columns.keys()  # noqa: SIM118 (names, not Column objects)
+            if column not in ("id", "transaction_id", "created_at", "coupon_id", "member_id")
+        },
+        "transaction": (txn.kind, txn.memo, txn.actor_id, txn.reverses_id),
+        "reference names the redemption": txn.reference == f"redemption:{redemption.id}",
+        "entries": sorted((keys[e.account_id].split(":")[0], e.unit, e.amount) for e in entries),
+        "postings": postings,
+        "balances moved": {key.split(":")[0]: amount for key, amount in moved.items()},
+        "coupon": coupon and (coupon.points_remaining, coupon.status, coupon.closed_at is None),
+    }
+
+
+def _spend_request(source, community, admin, resident, points) -> dict:
+    if source == "coupon":
+        coupon = issued_coupon(community, admin, resident, points=points)
+        return {"code": coupon.code}
+    earn(resident, points)
+    return {"pay_code": paycodes.pay_code(resident).code}
+
+
+@pytest.mark.parametrize("source", ["coupon", "pay_code"])
+@pytest.mark.parametrize("bill_fen", [1500, 2000])
+def test_both_writers_write_the_same_rows(source, bill_fen, community, admin, make_member, cashier):
+    """1,000 points: ¥15 spends 750 (a part), ¥20 spends all 1,000 (the coupon closes)."""
+    results = []
+    for record in WRITERS:
+        resident = make_member(community)
+        request = _spend_request(source, community, admin, resident, 1000)
+        found = redemptions.quote(cashier, bill_fen=bill_fen, _redeeming=True, **request)
+        before = balances(community.id)
+        results.append(written(record(found, cashier), before))
+    orm, statement = results
+    assert statement == orm
+    assert orm["reference names the redemption"]
+
+
+def test_the_function_refuses_a_coupon_changed_since_it_was_read(
+    community, admin, resident, cashier
+):
+    coupon = issued_coupon(community, admin, resident, points=1000)
+    found = redemptions.quote(cashier, bill_fen=1000, code=coupon.code, _redeeming=True)
+    db.session.execute(
+        sa.update(Coupon)
+        .where(Coupon.id == coupon.id)
+        .values(points_remaining=400, status=CouponStatus.PARTLY_REDEEMED)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(IntegrityError) as refused:
+        redemptions.record_in_one_statement(found, cashier)
+    assert refused.value.orig.diag.constraint_name == "coupon_points_changed"
+
+
+def test_the_function_refuses_to_overdraw_a_wallet(community, resident, cashier):
+    earn(resident, 100)
+    found = redemptions.quote(
+        cashier, bill_fen=200, pay_code=paycodes.pay_code(resident).code, _redeeming=True
+    )
+    wallet = ledger.ensure_account(community.id, AccountKind.WALLET, member_id=resident.id)
+    db.session.execute(
+        sa.update(Account)
+        .where(Account.id == wallet.id)
+        .values(balance=40)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(IntegrityError) as refused:
+        redemptions.record_in_one_statement(found, cashier)
+    assert refused.value.orig.diag.constraint_name == "insufficient_balance"
