@@ -54,6 +54,12 @@ def account_key(kind: AccountKind, *, member_id=None, merchant_id=None, fund=Non
     return kind.value
 
 
+#: Built once: nearly every request looks an account up by its key.
+_ACCOUNT_BY_KEY = sa.select(Account).where(
+    Account.community_id == sa.bindparam("community_id"), Account.key == sa.bindparam("key")
+)
+
+
 def ensure_account(
     community_id: int, kind: AccountKind, *, member_id=None, merchant_id=None, fund=None
 ) -> Account:
@@ -62,9 +68,8 @@ def ensure_account(
     ``INSERT ... ON CONFLICT DO NOTHING`` makes concurrent first uses safe.
     """
     key = account_key(kind, member_id=member_id, merchant_id=merchant_id, fund=fund)
-    account = db.session.execute(
-        sa.select(Account).where(Account.community_id == community_id, Account.key == key)
-    ).scalar_one_or_none()
+    where = {"community_id": community_id, "key": key}
+    account = db.session.execute(_ACCOUNT_BY_KEY, where).scalar_one_or_none()
     if account is not None:
         return account
     values = dict(
@@ -86,9 +91,7 @@ def ensure_account(
         .values(**values)
         .on_conflict_do_nothing(index_elements=["community_id", "key"])
     )
-    return db.session.execute(
-        sa.select(Account).where(Account.community_id == community_id, Account.key == key)
-    ).scalar_one()
+    return db.session.execute(_ACCOUNT_BY_KEY, where).scalar_one()
 
 
 def post(
