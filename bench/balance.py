@@ -1,6 +1,6 @@
 """Balance reads over HTTP (design.md §12: at least 1,500 requests/s on 2 cores, p99 < 20 ms).
 
-    .venv/bin/python -m bench.balance [--clients 16] [--seconds 20] [--workers 4]
+    .venv/bin/python -m bench.balance [--clients 16] [--seconds 20] [--workers CORES]
 
 Seeds residents with awarded points and tokens, runs Jifen under gunicorn on
 PostgreSQL, drives ``GET /api/v1/members/{id}/balance`` with wrk, and runs
@@ -58,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=harness.WORKERS, help="gunicorn sync workers"
+    )
     parser.add_argument("--residents", type=int, default=500)
     args = parser.parse_args()
     harness.require_postgres()

@@ -19,6 +19,10 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = os.environ.get("JIFEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+#: One gunicorn sync worker per core: PostgreSQL runs on the same cores, and
+#: more CPU-bound workers than cores only add context switches (measured:
+#: fewer requests per second and a longer tail with twice as many).
+WORKERS = os.cpu_count() or 2
 
 
 def database_url(name: str) -> str:
@@ -102,6 +106,9 @@ class Load:
     errors: int
     p50_ms: float
     p99_ms: float
+    #: CPU (user + system) per request of Jifen's gunicorn workers and of
+    #: PostgreSQL's processes while the load ran: where the time goes.
+    cpu_ms_per_request: dict[str, float]
 
     @property
     def rps(self) -> float:
@@ -133,6 +140,7 @@ def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1)
     path = ROOT / "bench" / "out" / "load.lua"
     path.parent.mkdir(exist_ok=True)
     path.write_text(script + LUA_DONE)
+    before = cpu_seconds()
     output = subprocess.run(
         [
             "wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s",
@@ -142,6 +150,7 @@ def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1)
         capture_output=True,
         text=True,
     ).stdout  # fmt: skip
+    after = cpu_seconds()
     for first_error in re.findall(r"^JIFEN-FIRST-ERROR (.*)$", output, re.MULTILINE):
         print(f"wrk: first error response: {first_error[:300]}", file=sys.stderr)
     found = re.search(r"^JIFEN (.*)$", output, re.MULTILINE)
@@ -154,7 +163,30 @@ def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1)
         errors=raw["errors"],
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
+        cpu_ms_per_request={
+            program: round((after[program] - before[program]) / max(raw["requests"], 1) * 1000, 2)
+            for program in CPU_PROGRAMS
+        },
     )
+
+
+#: The programs whose CPU a load accounts for (their processes' names).
+CPU_PROGRAMS = ("gunicorn", "postgres")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the running processes of each
+    of :data:`CPU_PROGRAMS` (Linux ``/proc``; nothing elsewhere)."""
+    used = dict.fromkeys(CPU_PROGRAMS, 0.0)
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            text = stat.read_text()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            if name in used:
+                fields = text[text.rindex(")") + 2 :].split()
+                used[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 def pgbench(*, clients: int, seconds: int, select_only: bool = False) -> float:

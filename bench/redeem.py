@@ -1,7 +1,7 @@
 """Redemption at the till over HTTP (design.md §12: at least 35% of pgbench's TPC-B
 transactions per second at the same client count, zero errors, p99 under 50 ms).
 
-    bin/bench redeem [--clients 16] [--seconds 20] [--workers 4] [--coupons 2000]
+    bin/bench redeem [--clients 16] [--seconds 20] [--workers CORES] [--coupons 2000]
 
 Seeds residents holding coupons and merchants with cashiers, runs Jifen under
 gunicorn on PostgreSQL, drives ``POST /api/v1/redemptions`` (each with its own
@@ -126,7 +126,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=harness.WORKERS, help="gunicorn sync workers"
+    )
     parser.add_argument("--coupons", type=int, default=2000)
     args = parser.parse_args()
     harness.require_postgres()
