@@ -98,14 +98,19 @@ def idempotent(view):
 
 _KEYS = IdempotencyKey.__table__
 _CLAIM_COLUMNS = ("community_id", "member_id", "key", "fingerprint", "created_at", "expires_at")
+
+
+def _claim_statement(dialect) -> sa.Insert:
+    return (
+        dialect.insert(_KEYS)
+        .values({name: sa.bindparam(name) for name in _CLAIM_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["member_id", "key"])
+        .returning(_KEYS.c.id)
+    )
+
+
 #: Built once: every value-moving request runs both.
-_CLAIM = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_KEYS)
-    .values({name: sa.bindparam(name) for name in _CLAIM_COLUMNS})
-    .on_conflict_do_nothing(index_elements=["member_id", "key"])
-    .returning(_KEYS.c.id)
-    for dialect in (postgresql, sqlite)
-}
+_CLAIM = {"postgresql": _claim_statement(postgresql), "sqlite": _claim_statement(sqlite)}
 _STORE = (
     _KEYS.update()
     .where(_KEYS.c.id == sa.bindparam("row_id"))
