@@ -26,6 +26,7 @@ from models import (
 )
 from models.ledger import POINTS_KINDS
 
+from . import sql
 from .extensions import db
 from .problems import Conflict, Problem
 
@@ -124,19 +125,14 @@ def post(
     )
     db.session.add(txn)
     db.session.flush()
-    db.session.execute(
-        sa.insert(LedgerEntry),
-        [
-            dict(
-                community_id=community_id,
-                transaction_id=txn.id,
-                account_id=account.id,
-                unit=account.unit,
-                amount=amount,
-            )
-            for account, amount in legs
-        ],
-    )
+    entries = [
+        dict(account_id=account.id, unit=account.unit, amount=amount) for account, amount in legs
+    ]
+    same = dict(community_id=community_id, transaction_id=txn.id)
+    if len(entries) > SET_BASED_ACCOUNTS:
+        sql.insert_many(LedgerEntry.__table__, entries, same=same)
+    else:
+        db.session.execute(sa.insert(LedgerEntry), [{**same, **entry} for entry in entries])
     return txn
 
 
@@ -235,12 +231,7 @@ def _move_many_balances(net: dict[int, int]) -> None:
     ids = sorted(net)
     chunks = [ids[i : i + SET_BASED_CHUNK] for i in range(0, len(ids), SET_BASED_CHUNK)]
     for chunk in chunks:
-        rows = db.session.execute(
-            sa.select(Account.id, Account.balance, Account.may_go_negative)
-            .where(Account.id.in_(chunk))
-            .order_by(Account.id)
-            .with_for_update()
-        )
+        rows = db.session.execute(*_lock_accounts(chunk))
         for account_id, balance, may_go_negative in rows:
             if not may_go_negative and balance + net[account_id] < 0:
                 raise InsufficientBalance(
@@ -253,6 +244,26 @@ def _move_many_balances(net: dict[int, int]) -> None:
         loaded = db.session.identity_map.get(db.session.identity_key(Account, account_id))
         if loaded is not None:
             db.session.expire(loaded, ["balance"])
+
+
+_LOCK_ACCOUNTS = (
+    sa.select(Account.id, Account.balance, Account.may_go_negative)
+    .where(Account.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))))
+    .order_by(Account.id)
+    .with_for_update()
+)
+
+
+def _lock_accounts(ids: list[int]) -> tuple:
+    """The statement (and its parameters) locking and reading the accounts ``ids``
+    in id order: on PostgreSQL one array parameter, built once; on SQLite an IN list."""
+    if sql.on_postgresql():
+        return _LOCK_ACCOUNTS, {"ids": ids}
+    return (
+        sa.select(Account.id, Account.balance, Account.may_go_negative)
+        .where(Account.id.in_(ids))
+        .order_by(Account.id),
+    )
 
 
 def _add_to_balances(ids: list[int], amounts: list[int]) -> sa.Update:

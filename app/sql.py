@@ -1,5 +1,6 @@
 """Portable SQL the ORM does not say for us."""
 
+import functools
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -44,22 +45,38 @@ def insert_many(
             return db.session.execute(statement, [{**same, **row} for row in rows]).all()
         db.session.execute(statement, [{**same, **row} for row in rows])
         return []
-    varying = list(rows[0])
+    varying = tuple(rows[0])
+    statement = _unnest_insert(
+        table, varying, tuple(same), on_conflict_do_nothing, tuple(c.name for c in returning)
+    )
+    params = {f"array_{name}": [row[name] for row in rows] for name in varying}
+    params.update((f"same_{name}", value) for name, value in same.items())
+    result = db.session.execute(statement, params)
+    return result.all() if returning else []
+
+
+@functools.cache
+def _unnest_insert(
+    table: sa.Table,
+    varying: tuple[str, ...],
+    same: tuple[str, ...],
+    on_conflict_do_nothing: bool,
+    returning: tuple[str, ...],
+) -> sa.Insert:
+    """:func:`insert_many`'s PostgreSQL statement, built once per shape: runs
+    insert thousands of batches, and building it cost more than sending it."""
     arrays = [
-        sa.bindparam(
-            f"array_{name}", [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type)
-        )
+        sa.bindparam(f"array_{name}", type_=postgresql.ARRAY(table.c[name].type))
         for name in varying
     ]
     unnested = sa.func.unnest(*arrays).table_valued(*varying).render_derived(name="unnested")
     constants = [
-        sa.literal(value, type_=table.c[name].type).label(name) for name, value in same.items()
+        sa.bindparam(f"same_{name}", type_=table.c[name].type).label(name) for name in same
     ]
     source = sa.select(*constants, *(unnested.c[name] for name in varying))
     statement = postgresql.insert(table).from_select([*same, *varying], source)
     if on_conflict_do_nothing:
         statement = statement.on_conflict_do_nothing()
     if returning:
-        return db.session.execute(statement.returning(*returning)).all()
-    db.session.execute(statement)
-    return []
+        statement = statement.returning(*(table.c[name] for name in returning))
+    return statement
