@@ -256,7 +256,8 @@ _LOCK_ACCOUNTS = (
 
 def _lock_accounts(ids: list[int]) -> tuple:
     """The statement (and its parameters) locking and reading the accounts ``ids``
-    in id order: on PostgreSQL one array parameter, built once; on SQLite an IN list."""
+    in id order: on PostgreSQL one array parameter, built once; on SQLite, whose
+    ``BEGIN IMMEDIATE`` already holds the one write lock, an IN list."""
     if sql.on_postgresql():
         return _LOCK_ACCOUNTS, {"ids": ids}
     return (
