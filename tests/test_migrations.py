@@ -105,7 +105,7 @@ def assert_migrated_schema_is_the_models():
     if on_postgres_now():
         assert "ledger_entries_balanced" in names
         assert {f"{table}_append_only" for table in APPEND_ONLY} <= names
-        assert {"ledger_check_balanced", "jifen_refuse_change"} <= functions()
+        assert {"ledger_check_balanced", "jifen_refuse_change", "jifen_redeem"} <= functions()
     else:
         for table in APPEND_ONLY:
             assert {f"{table}_append_only_update", f"{table}_append_only_delete"} <= names
@@ -149,4 +149,37 @@ def test_the_comparison_would_notice_a_difference(migration_app):
     differences = schema_differences()
     assert [(kind, index.name) for kind, index in differences] == [
         ("add_index", "ix_ledger_entries_account_id_id")
+    ]
+
+
+def test_0006_gives_every_existing_merchant_its_receivable(migration_app):
+    """Merchants added before 0006 got their receivable account at their first
+    redemption; jifen_redeem only looks it up, so 0006 adds the missing ones."""
+    upgrade(revision="0005")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO communities (id, slug, name, points_per_yuan, "
+            "award_approval_threshold, monthly_earning_cap, created_at) "
+            "VALUES (1, 'old', '老社区', 50, 500, NULL, CURRENT_TIMESTAMP)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO merchants (id, community_id, name, category, address, "
+            "opening_hours, phone, active, created_at) "
+            "VALUES (7, 1, '老店', '超市', '', '', '', true, CURRENT_TIMESTAMP), "
+            "(8, 1, '新店', '超市', '', '', '', true, CURRENT_TIMESTAMP)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO accounts (community_id, kind, unit, key, merchant_id, balance, "
+            "may_go_negative, created_at) VALUES (1, 'merchant_receivable', 'points', "
+            "'merchant_receivable:merchant:8', 8, 40, false, CURRENT_TIMESTAMP)"
+        )
+    upgrade()
+    with db.engine.connect() as connection:
+        receivables = connection.exec_driver_sql(
+            "SELECT key, merchant_id, balance FROM accounts "
+            "WHERE kind = 'merchant_receivable' ORDER BY key"
+        ).all()
+    assert [tuple(row) for row in receivables] == [
+        ("merchant_receivable:merchant:7", 7, 0),
+        ("merchant_receivable:merchant:8", 8, 40),
     ]
