@@ -4,8 +4,9 @@ A till waits on every redemption, and the community's coupon-escrow row is
 shared by all of its tills, so on PostgreSQL the writes of a redemption go to
 the server as one call instead of a round trip each: the ledger transaction
 and its two entries, the coupon's posting and its new state, both guarded
-balance moves (escrow or wallet, then the receivable, in account-id order as
-``app.ledger.post`` moves them) and the redemption row, which it returns.
+balance moves (escrow or wallet, and the receivable: last, so the shared row
+is held briefly, and in account-id order as ``app.ledger.post`` moves them)
+and the redemption row, which it returns.
 Python has already read, locked, checked and split the bill
 (``app.redemptions.quote``); the function writes what it is told (the
 accounts by their keys: a merchant's receivable now exists from the day the
