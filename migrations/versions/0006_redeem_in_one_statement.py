@@ -67,6 +67,7 @@ DECLARE
     v_transaction_id bigint;
     v_source_account_id bigint;
     v_receivable_account_id bigint;
+    v_redemption redemptions;
 BEGIN
     SELECT id INTO STRICT v_source_account_id FROM accounts
      WHERE community_id = p_community_id AND key = p_source_account_key;
@@ -97,16 +98,6 @@ BEGIN
         VALUES (p_community_id, v_transaction_id, p_coupon_id, -p_points);
     END IF;
 
-    -- Last, and in id order: the escrow row is every till's, so hold it briefly.
-    IF v_source_account_id < v_receivable_account_id THEN
-        PERFORM jifen_move_balance(v_source_account_id, -p_points);
-        PERFORM jifen_move_balance(v_receivable_account_id, p_points);
-    ELSE
-        PERFORM jifen_move_balance(v_receivable_account_id, p_points);
-        PERFORM jifen_move_balance(v_source_account_id, -p_points);
-    END IF;
-
-    RETURN QUERY
     INSERT INTO redemptions (
         id, community_id, merchant_id, cashier_id, offer_id, coupon_id, member_id,
         bill_fen, discount_fen, points, points_value_fen, cash_fen, points_per_yuan,
@@ -115,7 +106,17 @@ BEGIN
         v_redemption_id, p_community_id, p_merchant_id, p_cashier_id, p_offer_id, p_coupon_id,
         p_member_id, p_bill_fen, p_discount_fen, p_points, p_points_value_fen, p_cash_fen,
         p_points_per_yuan, 'active', v_transaction_id, p_now)
-    RETURNING *;
+    RETURNING * INTO v_redemption;
+
+    -- Last, and in id order: the escrow row is every till's, so hold it briefly.
+    IF v_source_account_id < v_receivable_account_id THEN
+        PERFORM jifen_move_balance(v_source_account_id, -p_points);
+        PERFORM jifen_move_balance(v_receivable_account_id, p_points);
+    ELSE
+        PERFORM jifen_move_balance(v_receivable_account_id, p_points);
+        PERFORM jifen_move_balance(v_source_account_id, -p_points);
+    END IF;
+    RETURN NEXT v_redemption;
 END $$;
 """
 
