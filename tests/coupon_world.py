@@ -1,5 +1,6 @@
-"""Fixtures and helpers for the coupon tests: a community with a fund admin and a
-resident, earnings dated in a finished month, rules, balances, QR decoding.
+"""Fixtures and helpers for the coupon tests: a community with a fund admin, a
+resident and a shop with its cashier, earnings dated in a finished month,
+rules, balances, QR decoding.
 
 Loaded as a plugin by conftest, so its fixtures serve every test module that
 does not define its own.
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from app import coupons, issuance, ledger
+from app import communities, coupons, issuance, ledger
 from app.communities import wallet_of
 from app.demo import dated
 from app.earnings import LOCAL_TZ, Period, last_month
@@ -48,6 +49,17 @@ def admin(make_member, community):
 @pytest.fixture
 def resident(make_member, community):
     return make_member(community)
+
+
+@pytest.fixture
+def shop(community):
+    return communities.create_merchant(community, name="微街长便民超市", category="超市")
+
+
+@pytest.fixture
+def cashier(make_member, community, shop):
+    """A member of ``shop``'s staff, who redeems at its till."""
+    return make_member(community, Role.MERCHANT_STAFF, merchant_id=shop.id)
 
 
 def in_period(period: Period, day: int = 15, hour: int = 10) -> datetime:

@@ -41,11 +41,6 @@ from models import (
 )
 
 
-@pytest.fixture
-def shop(community):
-    return communities.create_merchant(community, name="微街长便民超市", category="超市")
-
-
 def postings(coupon) -> list[int]:
     return list(
         db.session.scalars(

@@ -7,7 +7,7 @@ from coupon_world import issued_coupon
 from PIL import Image
 from test_pages import FreshContextClient, csrf_token, sign_in
 
-from app import communities, coupons, qr
+from app import coupons, qr
 from app.extensions import db
 from models import Redemption, RedemptionStatus, Role
 
@@ -17,11 +17,6 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 def client(app, ctx):
     return FreshContextClient(app, app.response_class, use_cookies=True)
-
-
-@pytest.fixture
-def shop(community):
-    return communities.create_merchant(community, name="微街长便民超市", category="超市")
 
 
 @pytest.fixture

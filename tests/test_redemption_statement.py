@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from coupon_world import earn, issued_coupon
 from sqlalchemy.exc import IntegrityError
 
-from app import communities, ledger, paycodes, redemptions
+from app import ledger, paycodes, redemptions
 from app.extensions import db
 from models import (
     Account,
@@ -18,22 +18,11 @@ from models import (
     LedgerEntry,
     LedgerTransaction,
     Redemption,
-    Role,
 )
 
 pytestmark = pytest.mark.postgres
 
 WRITERS = (redemptions.record_through_orm, redemptions.record_in_one_statement)
-
-
-@pytest.fixture
-def shop(community):
-    return communities.create_merchant(community, name="微街长便民超市", category="超市")
-
-
-@pytest.fixture
-def cashier(make_member, community, shop):
-    return make_member(community, Role.MERCHANT_STAFF, merchant_id=shop.id)
 
 
 def balances(community_id) -> dict[str, int]:

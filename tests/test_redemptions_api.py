@@ -28,16 +28,6 @@ SPLIT = ("bill_fen", "discount_fen", "points", "points_value_fen", "cash_fen")
 
 
 @pytest.fixture
-def shop(community):
-    return communities.create_merchant(community, name="微街长便民超市", category="超市")
-
-
-@pytest.fixture
-def cashier(make_member, community, shop):
-    return make_member(community, Role.MERCHANT_STAFF, merchant_id=shop.id)
-
-
-@pytest.fixture
 def till(api, cashier):
     return api.as_(cashier)
 
