@@ -7,8 +7,6 @@ PostgreSQL, drives ``GET /api/v1/members/{id}/balance`` with wrk, and runs
 pgbench's select-only workload with the same client count as the reference.
 """
 
-import argparse
-
 from app import auth, awards, communities, create_app
 from app.extensions import db
 from models import Role
@@ -55,12 +53,7 @@ end
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument(
-        "--workers", type=int, default=harness.WORKERS, help="gunicorn sync workers"
-    )
+    parser = harness.http_arguments(__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=500)
     args = parser.parse_args()
     harness.require_postgres()

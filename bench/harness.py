@@ -1,6 +1,7 @@
 """What every benchmark needs: a scratch PostgreSQL database, a migrated schema,
 Jifen under gunicorn, a load from wrk, and pgbench as the same-run reference."""
 
+import argparse
 import contextlib
 import json
 import os
@@ -61,6 +62,16 @@ def migrate(url: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def http_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of every HTTP benchmark: clients (for wrk and pgbench alike),
+    seconds of load, gunicorn workers."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn sync workers")
+    return parser
 
 
 def free_port() -> int:

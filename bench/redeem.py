@@ -10,7 +10,6 @@ the reference, and checks afterwards that every 201 is exactly one redemption
 and that reconciliation passes: no value lost or doubled under load.
 """
 
-import argparse
 import base64
 import os
 import sys
@@ -123,12 +122,7 @@ def check(url: str, succeeded: int, in_flight: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument(
-        "--workers", type=int, default=harness.WORKERS, help="gunicorn sync workers"
-    )
+    parser = harness.http_arguments(__doc__.splitlines()[0])
     parser.add_argument("--coupons", type=int, default=2000)
     args = parser.parse_args()
     harness.require_postgres()
