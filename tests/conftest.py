@@ -133,6 +133,13 @@ def committing_app(database_url):
 
 
 @pytest.fixture
+def pg(committing_app):
+    """Inside :func:`committing_app`: what a test commits is really committed."""
+    with committing_app.app_context():
+        yield committing_app
+
+
+@pytest.fixture
 def ctx(app):
     with app.app_context():
         yield

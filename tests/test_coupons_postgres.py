@@ -4,15 +4,13 @@ Each test makes a community of its own (unique slug) and leaves it consistent.
 """
 
 import json
-import secrets
 import threading
-import uuid
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 from coupon_world import balance, count, earn, escrow, last_month, make_rule
-from test_postgres import concurrently
+from test_postgres import concurrently, new_member, post, unique
 
 from app import auth, communities, coupons, issuance, paycodes
 from app.extensions import db
@@ -33,46 +31,17 @@ from models import (
 pytestmark = pytest.mark.postgres
 
 
-def unique(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def pg(committing_app):
-    with committing_app.app_context():
-        yield committing_app
-
-
-def member(community, role=Role.RESIDENT):
-    return communities.create_member(
-        community,
-        username=unique(role.value),
-        password=secrets.token_urlsafe(12),
-        display_name=role.value,
-        role=role,
-    )
-
-
 def setup(residents=5):
     """A committed community: a fund admin (with a token), residents who earned 300 last month."""
     community = communities.create_community(unique("pg-coupons"), "并发发券社区")
-    admin = member(community, Role.FUND_ADMIN)
-    people = [member(community) for _ in range(residents)]
+    admin = new_member(community, Role.FUND_ADMIN)
+    people = [new_member(community) for _ in range(residents)]
     for person in people:
         earn(person, 300)
     rule = make_rule(community, admin)
     token, _ = auth.issue_token(admin)
     db.session.commit()
     return community, admin, people, rule, token
-
-
-def post(path, body, token):
-    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
-
-    def request(client):
-        return client.post(path, json=body, headers=headers)
-
-    return request
 
 
 def assert_reconciles(community):

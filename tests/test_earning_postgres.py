@@ -5,7 +5,6 @@ Each test commits for real in a community of its own (``committing_app``).
 """
 
 import json
-import secrets
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from test_postgres import concurrently, invoke_reconcile
+from test_postgres import concurrently, invoke_reconcile, new_member, unique
 
 from app import activities, auth, checkin_codes, communities
 from app.extensions import db
@@ -31,12 +30,6 @@ from models import (
 )
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg(committing_app):
-    with committing_app.app_context():
-        yield committing_app
 
 
 @dataclass
@@ -75,20 +68,12 @@ class Place:
 
 
 def new_place(residents=1, cap=None) -> Place:
-    community = communities.create_community(f"pg-earn-{uuid.uuid4().hex[:10]}", "并发积分社区")
+    community = communities.create_community(unique("pg-earn"), "并发积分社区")
     community.monthly_earning_cap = cap
-
-    def member(role):
-        return communities.create_member(
-            community,
-            username=f"{role.value}-{uuid.uuid4().hex[:10]}",
-            password=secrets.token_urlsafe(12),
-            display_name=role.value,
-            role=role,
-        )
-
     place = Place(
-        community, member(Role.ORGANIZER), [member(Role.RESIDENT) for _ in range(residents)]
+        community,
+        new_member(community, Role.ORGANIZER),
+        [new_member(community) for _ in range(residents)],
     )
     for person in (place.organizer, *place.residents):
         place.tokens[person.id] = auth.issue_token(person)[0]

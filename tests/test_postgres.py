@@ -42,6 +42,7 @@ PROBLEM = "application/problem+json"
 
 
 def unique(prefix):
+    """A name no other test run uses: these tests commit, so nothing is rolled back."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
@@ -64,20 +65,25 @@ class Setup:
         return self.account(AccountKind.WALLET, member_id=self.resident.id)
 
 
-@pytest.fixture
-def pg(committing_app):
-    with committing_app.app_context():
-        yield committing_app
-
-
-def new_member(community, role):
+def new_member(community, role=Role.RESIDENT, **fields):
     return communities.create_member(
         community,
         username=unique(role.value),
         password=secrets.token_urlsafe(12),  # nobody signs in: the API takes a token
         display_name=role.value,
         role=role,
+        **fields,
     )
+
+
+def post(path, body, token):
+    """A request for :func:`concurrently`: POST ``body`` with ``token`` and a fresh key."""
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+
+    def request(client):
+        return client.post(path, json=body, headers=headers)
+
+    return request
 
 
 def new_community(points=0) -> Setup:

@@ -4,14 +4,12 @@ Each test makes a community of its own (unique slug) and leaves it consistent.
 """
 
 import json
-import secrets
-import uuid
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 from coupon_world import balance, earn, escrow, last_month, make_rule
-from test_postgres import concurrently
+from test_postgres import concurrently, new_member, post, unique
 
 from app import auth, communities, issuance
 from app.extensions import db
@@ -23,53 +21,23 @@ pytestmark = pytest.mark.postgres
 PROBLEM = "application/problem+json"
 
 
-def unique(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def pg(committing_app):
-    with committing_app.app_context():
-        yield committing_app
-
-
-def member(community, role=Role.RESIDENT, **fields):
-    return communities.create_member(
-        community,
-        username=unique(role.value),
-        password=secrets.token_urlsafe(12),
-        display_name=role.value,
-        role=role,
-        **fields,
-    )
-
-
 def setup(points=100, cashiers=1):
     """A committed community: one resident's coupon of ``points``, a shop and its cashiers."""
     community = communities.create_community(unique("pg-redeem"), "并发核销社区")
-    admin = member(community, Role.FUND_ADMIN)
-    resident = member(community)
+    admin = new_member(community, Role.FUND_ADMIN)
+    resident = new_member(community)
     earn(resident, 300)
     rule = make_rule(community, admin, points=points)
     issuance.issue_coupons(rule, last_month(), actor=admin)
     shop = communities.create_merchant(community, name="微街长便民超市", category="超市")
     tokens = [
-        auth.issue_token(member(community, Role.MERCHANT_STAFF, merchant_id=shop.id))[0]
+        auth.issue_token(new_member(community, Role.MERCHANT_STAFF, merchant_id=shop.id))[0]
         for _ in range(cashiers)
     ]
     coupon = db.session.scalars(sa.select(Coupon).where(Coupon.member_id == resident.id)).one()
     found = (community, shop, coupon.id, coupon.code, tokens)
     db.session.commit()
     return found
-
-
-def post(path, body, token):
-    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
-
-    def request(client):
-        return client.post(path, json=body, headers=headers)
-
-    return request
 
 
 def assert_consistent(app, community, shop, coupon_id, spent):
