@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
+from . import ratelimit
 from .extensions import api as rest_api
-from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .extensions import babel, csrf, db, login_manager, migrate
 from .problems import Problem, handle_problem, problem_response
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "web.login"
     login_manager.login_message = None
     csrf.init_app(app)
-    limiter.init_app(app)
+    ratelimit.init_app(app)
 
 
 def select_locale() -> str:

@@ -40,7 +40,6 @@ def from_environment(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE"),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),
@@ -70,6 +69,8 @@ DEFAULTS = {
     "API_TOKEN_TTL_DAYS": 30,
     #: Idempotency keys and their stored responses live at least this long.
     "IDEMPOTENCY_TTL_HOURS": 24,
+    "RATELIMIT_ENABLED": True,
+    #: Sign-in attempts per client address (app.ratelimit).
     "LOGIN_RATE_LIMIT": "10 per minute",
     "PAGE_SIZE_DEFAULT": 50,
     "PAGE_SIZE_MAX": 200,

@@ -1,8 +1,6 @@
 """Extensions, created unbound; :func:`app.create_app` wires them to an app."""
 
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -18,4 +16,3 @@ babel = Babel()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 api = ProblemApi()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])

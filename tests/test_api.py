@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from conftest import TEST_CONFIG, ApiClient, unique
 
 from app import create_app
-from app.extensions import db, limiter
+from app.extensions import db
 from models import (
     Account,
     AccountKind,
@@ -101,12 +101,7 @@ def test_token_request_needs_both_fields(app, api):
 
 @pytest.fixture
 def rate_limited_app(database_url):
-    """An app with login rate limiting on.
-
-    The limiter is one extension object shared by every app, and ``init_app``
-    sets its switches; restore them so the session's app stays unlimited.
-    """
-    saved = dict(vars(limiter))
+    """An app with login rate limiting on (the session's app has it off)."""
     app = create_app(
         {
             **TEST_CONFIG,
@@ -116,13 +111,9 @@ def rate_limited_app(database_url):
             "LOGIN_RATE_LIMIT": "3 per minute",
         }
     )
-    try:
-        yield app
-    finally:
-        vars(limiter).clear()
-        vars(limiter).update(saved)
-        with app.app_context():
-            db.engine.dispose()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_login_is_rate_limited(rate_limited_app, make_community, make_member):
@@ -130,20 +121,67 @@ def test_login_is_rate_limited(rate_limited_app, make_community, make_member):
     db.session.commit()
     client = rate_limited_app.test_client()
 
-    def login(password):
+    def login(password, address="192.0.2.1"):
         return client.post(
-            "/api/v1/auth/token", json={"username": member.username, "password": password}
+            "/api/v1/auth/token",
+            json={"username": member.username, "password": password},
+            environ_base={"REMOTE_ADDR": address},
         )
 
     statuses = [login("wrong-password").status_code for _ in range(3)]
     fourth = login(PASSWORD)
+    elsewhere = login(PASSWORD, address="192.0.2.2")
 
     assert statuses == [401, 401, 401]
     assert fourth.status_code == 429
     assert fourth.mimetype == "application/problem+json"
     assert fourth.json["status"] == 429
     assert fourth.json["title"] == "Too Many Requests"
+    assert fourth.json["type"] == "urn:jifen:problem:too-many-requests"
+    assert 0 < int(fourth.headers["Retry-After"]) <= 60
     assert "token" not in fourth.json
+    assert elsewhere.status_code == 201
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_reachable() -> bool:
+    import redis
+
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.skipif(not redis_reachable(), reason="no Redis at 127.0.0.1:6379")
+def test_workers_share_the_sign_in_limit_through_redis(database_url, make_community, make_member):
+    member = make_member(make_community())
+    db.session.commit()
+    config = {
+        **TEST_CONFIG,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": REDIS_URL,
+        "LOGIN_RATE_LIMIT": "2 per minute",
+    }
+    workers = [create_app(config), create_app(config)]
+    address = unique("198.51.100.1")
+
+    def login(worker):
+        return worker.test_client().post(
+            "/api/v1/auth/token",
+            json={"username": member.username, "password": "wrong-password"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    statuses = [login(worker).status_code for worker in (*workers, workers[0])]
+    for worker in workers:
+        with worker.app_context():
+            db.engine.dispose()
+
+    assert statuses == [401, 401, 429]
 
 
 def test_the_session_app_is_not_rate_limited(app, api, make_community, make_member):

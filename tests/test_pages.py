@@ -8,7 +8,7 @@ from conftest import TEST_CONFIG
 from flask.testing import FlaskClient
 
 from app import awards, create_app
-from app.extensions import db, limiter
+from app.extensions import db
 from models import Role
 
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
@@ -269,13 +269,8 @@ def test_method_not_allowed_is_translated(client):
 
 
 @pytest.fixture
-def rate_limited_client(database_url, monkeypatch, ctx):
-    """An app with the login limit on.
-
-    Flask-Limiter keeps ``enabled`` on its one shared instance, which each
-    ``init_app`` overwrites; monkeypatch puts it back for the other tests.
-    """
-    monkeypatch.setattr(limiter, "enabled", limiter.enabled)
+def rate_limited_client(database_url, ctx):
+    """An app with the login limit on (the session's app has it off)."""
     limited = create_app(
         {
             **TEST_CONFIG,

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import auth, wallets
 from ..communities import wallet_of
-from ..extensions import limiter
+from ..ratelimit import rate_limited
 from . import blp
 from .forms import LoginForm
 
@@ -35,10 +35,10 @@ def index():
 
 
 @blp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    methods=["POST"],
-    error_message=lambda: _("Too many sign-in attempts came from this network."),
+@rate_limited(
+    "LOGIN_RATE_LIMIT",
+    methods=frozenset({"POST"}),
+    message=lambda: _("Too many sign-in attempts came from this network."),
 )
 def login():
     next_path = safe_next(request.args.get("next"))

@@ -1,12 +1,11 @@
 """Tokens and the caller: ``POST /auth/token``, ``DELETE /auth/token``, ``GET /me``."""
 
-from flask import current_app
-
 from ... import auth, wallets
 from ...authz import requires
 from ...communities import wallet_of
-from ...extensions import db, limiter
+from ...extensions import db
 from ...problems import Unauthorized
+from ...ratelimit import rate_limited
 from ..blueprint import Blueprint
 from .schemas import MeSchema, TokenRequest, TokenResponse
 
@@ -14,7 +13,7 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in and
 
 
 @blp.route("/auth/token", methods=["POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+@rate_limited("LOGIN_RATE_LIMIT")
 @blp.arguments(TokenRequest)
 @blp.response(201, TokenResponse)
 @blp.doc(security=[])
