@@ -4,7 +4,8 @@
 
 Seeds residents with awarded points and tokens, runs Jifen under gunicorn on
 PostgreSQL, drives ``GET /api/v1/members/{id}/balance`` with wrk, and runs
-pgbench's select-only workload with the same client count as the reference.
+pgbench's select-only workload with the same client count just before and just
+after the load as the reference.
 """
 
 from app import auth, awards, communities, create_app
@@ -59,21 +60,21 @@ def main() -> None:
     harness.require_postgres()
     harness.require_tools("wrk", "pgbench")
 
-    reference = harness.pgbench(clients=args.clients, seconds=args.seconds, select_only=True)
+    before = harness.pgbench(clients=args.clients, seconds=args.seconds, select_only=True)
     with harness.scratch_database("jifen_bench") as url:
         harness.migrate(url)
         pairs = seed(url, args.residents)
         with harness.gunicorn(url, workers=args.workers) as base:
             harness.wrk(base, lua(pairs), clients=args.clients, seconds=3)
             load = harness.wrk(base, lua(pairs), clients=args.clients, seconds=args.seconds)
+    after = harness.pgbench(clients=args.clients, seconds=args.seconds, select_only=True)
     harness.report(
         "balance",
         {
             "command": f"bin/bench balance --clients {args.clients} "
             f"--seconds {args.seconds} --workers {args.workers}",
             **harness.as_dict(load),
-            "pgbench_select_only_tps": reference,
-            "ratio_to_pgbench_select_only": round(load.rps / reference, 3),
+            **harness.against_pgbench("select_only", load.rps, before, after),
             "target": ">= 1500 requests/s on 2 cores, p99 < 20 ms, 0 errors",
         },
     )

@@ -215,6 +215,21 @@ def pgbench(*, clients: int, seconds: int, select_only: bool = False) -> float:
     return float(found.group(1))
 
 
+def against_pgbench(workload: str, rps: float, before: float, after: float) -> dict:
+    """The load's figures against pgbench measured just before and just after it.
+
+    The ratio is to the mean of the two: on shared cloud cores the machine's
+    speed drifts within a run, and bracketing the load lets a drift move the
+    reference with it; the two readings show how much it drifted.
+    """
+    reference = (before + after) / 2
+    return {
+        f"pgbench_{workload}_tps": round(reference, 1),
+        f"pgbench_{workload}_tps_before_after": [round(before, 1), round(after, 1)],
+        f"ratio_to_pgbench_{workload}": round(rps / reference, 3),
+    }
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     memory = ""

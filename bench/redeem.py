@@ -5,9 +5,10 @@ transactions per second at the same client count, zero errors, p99 under 50 ms).
 
 Seeds residents holding coupons and merchants with cashiers, runs Jifen under
 gunicorn on PostgreSQL, drives ``POST /api/v1/redemptions`` (each with its own
-Idempotency-Key) with wrk, runs pgbench's TPC-B with the same client count as
-the reference, and checks afterwards that every 201 is exactly one redemption
-and that reconciliation passes: no value lost or doubled under load.
+Idempotency-Key) with wrk, runs pgbench's TPC-B with the same client count
+just before and just after the load as the reference, and checks afterwards
+that every 201 is exactly one redemption and that reconciliation passes: no
+value lost or doubled under load.
 """
 
 import base64
@@ -128,7 +129,7 @@ def main() -> None:
     harness.require_postgres()
     harness.require_tools("wrk", "pgbench")
 
-    reference = harness.pgbench(clients=args.clients, seconds=args.seconds)
+    before = harness.pgbench(clients=args.clients, seconds=args.seconds)
     with harness.scratch_database("jifen_bench_redeem") as url:
         harness.migrate(url)
         codes, tokens = seed(url, args.coupons)
@@ -142,12 +143,12 @@ def main() -> None:
             )
         answered = warmup.requests - warmup.errors + load.requests - load.errors
         outcome = check(url, answered, in_flight=2 * args.clients)
+    after = harness.pgbench(clients=args.clients, seconds=args.seconds)
     figures = {
         "command": f"bin/bench redeem --clients {args.clients} --seconds {args.seconds} "
         f"--workers {args.workers} --coupons {args.coupons}",
         **harness.as_dict(load),
-        "pgbench_tpcb_tps": reference,
-        "ratio_to_pgbench_tpcb": round(load.rps / reference, 3),
+        **harness.against_pgbench("tpcb", load.rps, before, after),
         **outcome,
         "target": ">= 0.35 of pgbench TPC-B, 0 errors, p99 < 50 ms",
     }
