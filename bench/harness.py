@@ -117,8 +117,8 @@ class Load:
     errors: int
     p50_ms: float
     p99_ms: float
-    #: CPU (user + system) per request of Jifen's gunicorn workers and of
-    #: PostgreSQL's processes while the load ran: where the time goes.
+    #: CPU (user + system) per request of Jifen's gunicorn workers, of
+    #: PostgreSQL's processes and of both, while the load ran: where the time goes.
     cpu_ms_per_request: dict[str, float]
 
     @property
@@ -168,6 +168,8 @@ def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1)
     if not found:
         raise RuntimeError(f"wrk printed no summary:\n{output}")
     raw = json.loads(found.group(1))
+    used = {program: after[program] - before[program] for program in CPU_PROGRAMS}
+    used["total"] = sum(used.values())
     return Load(
         requests=raw["requests"],
         seconds=raw["duration_us"] / 1e6,
@@ -175,8 +177,8 @@ def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1)
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         cpu_ms_per_request={
-            program: round((after[program] - before[program]) / max(raw["requests"], 1) * 1000, 2)
-            for program in CPU_PROGRAMS
+            name: round(seconds / max(raw["requests"], 1) * 1000, 2)
+            for name, seconds in used.items()
         },
     )
 
@@ -215,19 +217,32 @@ def pgbench(*, clients: int, seconds: int, select_only: bool = False) -> float:
     return float(found.group(1))
 
 
-def against_pgbench(workload: str, rps: float, before: float, after: float) -> dict:
-    """The load's figures against pgbench measured just before and just after it.
+def cpu_budget_ms(per_second: float) -> float:
+    """The CPU a request may cost, every process on the machine together, for
+    this machine's cores to serve ``per_second`` of them: set against the
+    measured ``cpu_ms_per_request``, it says whether CPU is what limits a load."""
+    return round((os.cpu_count() or 1) * 1000 / per_second, 2)
+
+
+def against_pgbench(
+    workload: str, rps: float, before: float, after: float, *, target_ratio: float | None = None
+) -> dict:
+    """The load's figures against pgbench measured just before and just after it,
+    and the CPU per request that a ``target_ratio`` leaves (:func:`cpu_budget_ms`).
 
     The ratio is to the mean of the two: on shared cloud cores the machine's
     speed drifts within a run, and bracketing the load lets a drift move the
     reference with it; the two readings show how much it drifted.
     """
     reference = (before + after) / 2
-    return {
+    figures = {
         f"pgbench_{workload}_tps": round(reference, 1),
         f"pgbench_{workload}_tps_before_after": [round(before, 1), round(after, 1)],
         f"ratio_to_pgbench_{workload}": round(rps / reference, 3),
     }
+    if target_ratio is not None:
+        figures["cpu_budget_ms_per_request"] = cpu_budget_ms(target_ratio * reference)
+    return figures
 
 
 def machine() -> str:
