@@ -152,7 +152,7 @@ def main() -> None:
         **harness.as_dict(load),
         **harness.against_pgbench("tpcb", load.rps, before, after, target_ratio=TARGET_RATIO),
         **outcome,
-        "target": ">= 0.35 of pgbench TPC-B, 0 errors, p99 < 50 ms",
+        "target": f">= {TARGET_RATIO} of pgbench TPC-B, 0 errors, p99 < 50 ms",
     }
     harness.report("redeem", figures)
     if load.errors or warmup.errors or outcome["problems"]:
