@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, utcnow
+from .base import Base, enum_column_type, in_community, utcnow
 from .community import Member
 
 
@@ -180,12 +180,8 @@ class Attendance(Base):
     transaction_id: Mapped[int | None] = mapped_column()
     awarded_at: Mapped[datetime | None]
 
-    activity: Mapped[Activity] = relationship(
-        foreign_keys=[community_id, activity_id],
-        primaryjoin="and_(Attendance.activity_id == Activity.id, "
-        "Attendance.community_id == Activity.community_id)",
-        viewonly=True,
-        lazy="joined",
+    activity: Mapped[Activity] = in_community(
+        "Attendance", "Activity", "activity_id", lazy="joined"
     )
     member: Mapped[Member] = relationship(
         foreign_keys=[member_id], primaryjoin="Attendance.member_id == Member.id", viewonly=True

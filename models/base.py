@@ -7,7 +7,7 @@ and error handlers can refer to them (``ck_accounts_balance_nonnegative``...).
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -51,6 +51,20 @@ def enum_column_type(enum_cls, name):
         length=32,
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
+    )
+
+
+def in_community(owner: str, target: str, column: str, **options):
+    """A read-only many-to-one from ``owner.column`` to ``target`` that also
+    matches ``community_id``: the same composite key the foreign key enforces,
+    so a row only ever reaches into its own community."""
+    return relationship(
+        target,
+        primaryjoin=f"and_({owner}.{column} == {target}.id, "
+        f"{owner}.community_id == {target}.community_id)",
+        foreign_keys=f"[{owner}.community_id, {owner}.{column}]",
+        viewonly=True,
+        **options,
     )
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, utcnow
+from .base import Base, enum_column_type, in_community, utcnow
 
 
 class Role(enum.StrEnum):
@@ -104,12 +104,7 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     community: Mapped[Community | None] = relationship(lazy="joined")
-    merchant: Mapped[Merchant | None] = relationship(
-        foreign_keys=[community_id, merchant_id],
-        primaryjoin="and_(Member.merchant_id == Merchant.id, "
-        "Member.community_id == Merchant.community_id)",
-        viewonly=True,
-    )
+    merchant: Mapped[Merchant | None] = in_community("Member", "Merchant", "merchant_id")
 
     __table_args__ = (
         sa.UniqueConstraint("community_id", "id"),

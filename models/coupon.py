@@ -27,7 +27,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, utcnow
+from .base import Base, enum_column_type, in_community, utcnow
 from .community import Member, Merchant
 
 
@@ -157,11 +157,8 @@ class IssuanceRule(Base):
         order_by="IssuanceTier.min_points_earned",
         cascade="all, delete-orphan",
     )
-    merchant_group: Mapped[MerchantGroup | None] = relationship(
-        primaryjoin="and_(IssuanceRule.merchant_group_id == MerchantGroup.id, "
-        "IssuanceRule.community_id == MerchantGroup.community_id)",
-        foreign_keys=[community_id, merchant_group_id],
-        viewonly=True,
+    merchant_group: Mapped[MerchantGroup | None] = in_community(
+        "IssuanceRule", "MerchantGroup", "merchant_group_id"
     )
 
     __table_args__ = (
@@ -235,12 +232,7 @@ class IssuanceRun(Base):
     skipped: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    rule: Mapped[IssuanceRule] = relationship(
-        primaryjoin="and_(IssuanceRun.rule_id == IssuanceRule.id, "
-        "IssuanceRun.community_id == IssuanceRule.community_id)",
-        foreign_keys=[community_id, rule_id],
-        viewonly=True,
-    )
+    rule: Mapped[IssuanceRule] = in_community("IssuanceRun", "IssuanceRule", "rule_id")
 
     __table_args__ = (
         sa.UniqueConstraint("community_id", "id"),
@@ -278,20 +270,10 @@ class Coupon(Base):
     #: When it became redeemed, expired or revoked.
     closed_at: Mapped[datetime | None]
 
-    rule: Mapped[IssuanceRule] = relationship(
-        primaryjoin="and_(Coupon.rule_id == IssuanceRule.id, "
-        "Coupon.community_id == IssuanceRule.community_id)",
-        foreign_keys=[community_id, rule_id],
-        viewonly=True,
-        lazy="joined",
-        innerjoin=True,
+    rule: Mapped[IssuanceRule] = in_community(
+        "Coupon", "IssuanceRule", "rule_id", lazy="joined", innerjoin=True
     )
-    member: Mapped[Member] = relationship(
-        primaryjoin="and_(Coupon.member_id == Member.id, "
-        "Coupon.community_id == Member.community_id)",
-        foreign_keys=[community_id, member_id],
-        viewonly=True,
-    )
+    member: Mapped[Member] = in_community("Coupon", "Member", "member_id")
 
     __table_args__ = (
         sa.UniqueConstraint("community_id", "id"),

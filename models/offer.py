@@ -4,9 +4,9 @@ import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, enum_column_type, utcnow
+from .base import Base, enum_column_type, in_community, utcnow
 from .community import Merchant
 
 
@@ -40,12 +40,7 @@ class Offer(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    merchant: Mapped[Merchant] = relationship(
-        primaryjoin="and_(Offer.merchant_id == Merchant.id, "
-        "Offer.community_id == Merchant.community_id)",
-        foreign_keys=[community_id, merchant_id],
-        viewonly=True,
-    )
+    merchant: Mapped[Merchant] = in_community("Offer", "Merchant", "merchant_id")
 
     __table_args__ = (
         sa.UniqueConstraint("community_id", "id"),

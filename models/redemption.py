@@ -15,9 +15,9 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, enum_column_type, utcnow
+from .base import Base, enum_column_type, in_community, utcnow
 from .community import Member, Merchant
 from .coupon import Coupon
 from .offer import Offer
@@ -67,30 +67,10 @@ class Redemption(Base):
     statement_id: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    merchant: Mapped[Merchant] = relationship(
-        primaryjoin="and_(Redemption.merchant_id == Merchant.id, "
-        "Redemption.community_id == Merchant.community_id)",
-        foreign_keys=[community_id, merchant_id],
-        viewonly=True,
-    )
-    offer: Mapped[Offer | None] = relationship(
-        primaryjoin="and_(Redemption.offer_id == Offer.id, "
-        "Redemption.community_id == Offer.community_id)",
-        foreign_keys=[community_id, offer_id],
-        viewonly=True,
-    )
-    coupon: Mapped[Coupon | None] = relationship(
-        primaryjoin="and_(Redemption.coupon_id == Coupon.id, "
-        "Redemption.community_id == Coupon.community_id)",
-        foreign_keys=[community_id, coupon_id],
-        viewonly=True,
-    )
-    member: Mapped[Member | None] = relationship(
-        primaryjoin="and_(Redemption.member_id == Member.id, "
-        "Redemption.community_id == Member.community_id)",
-        foreign_keys=[community_id, member_id],
-        viewonly=True,
-    )
+    merchant: Mapped[Merchant] = in_community("Redemption", "Merchant", "merchant_id")
+    offer: Mapped[Offer | None] = in_community("Redemption", "Offer", "offer_id")
+    coupon: Mapped[Coupon | None] = in_community("Redemption", "Coupon", "coupon_id")
+    member: Mapped[Member | None] = in_community("Redemption", "Member", "member_id")
 
     __table_args__ = (
         sa.UniqueConstraint("community_id", "id"),
