@@ -386,16 +386,6 @@ def _source(coupon: Coupon) -> Account:
     return ledger.ensure_account(coupon.community_id, AccountKind.ISSUANCE)
 
 
-def lock(coupon: Coupon) -> Coupon:
-    """Lock the coupon's row for this transaction and read it afresh."""
-    return db.session.execute(
-        sa.select(Coupon)
-        .where(Coupon.id == coupon.id)
-        .with_for_update(of=Coupon)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-
-
 def revoke_coupon(coupon: Coupon, *, reason: str, actor: Member) -> Coupon:
     """Cancel a coupon; its remaining points go back where they came from.
 
@@ -405,7 +395,7 @@ def revoke_coupon(coupon: Coupon, *, reason: str, actor: Member) -> Coupon:
     reason = reason.strip()
     if not reason:
         raise InvalidInput("A reason is required.", errors={"json": {"reason": ["Required."]}})
-    lock(coupon)
+    sql.locked(coupon)
     LIFECYCLE.check(coupon, CouponStatus.REVOKED)
     post_coupon_escrow(
         coupon.community_id,

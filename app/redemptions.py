@@ -189,10 +189,10 @@ def _coupon(merchant: Merchant, *, token: str | None, code: str | None, lock: bo
 
 def _wallet(member: Member, *, lock: bool) -> Account:
     wallet = ledger.ensure_account(member.community_id, AccountKind.WALLET, member_id=member.id)
-    query = sa.select(Account).where(Account.id == wallet.id)
     if lock:
-        query = query.with_for_update()
-    return db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
+        return sql.locked(wallet)
+    db.session.refresh(wallet)
+    return wallet
 
 
 def quote(
@@ -367,15 +367,6 @@ def record_in_one_statement(found: Quote, cashier: Member) -> Redemption:
     return redemption
 
 
-def lock(redemption: Redemption) -> Redemption:
-    return db.session.execute(
-        sa.select(Redemption)
-        .where(Redemption.id == redemption.id)
-        .with_for_update(of=Redemption)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-
-
 def void_deadline(redemption: Redemption) -> datetime:
     return redemption.created_at + timedelta(minutes=current_app.config["REDEMPTION_VOID_MINUTES"])
 
@@ -391,7 +382,7 @@ def voidable(redemption: Redemption, now: datetime | None = None) -> bool:
 
 def void(redemption: Redemption, *, actor: Member, now: datetime | None = None) -> Redemption:
     """Reverse a redemption of the actor's merchant, within the window, before settlement."""
-    redemption = lock(redemption)
+    redemption = sql.locked(redemption)
     now = now or utcnow()
     LIFECYCLE.check(redemption, RedemptionStatus.VOIDED)
     if redemption.statement_id is not None:
@@ -406,7 +397,7 @@ def void(redemption: Redemption, *, actor: Member, now: datetime | None = None) 
         )
     coupon = None
     if redemption.coupon_id is not None:
-        coupon = coupons.lock(redemption.coupon)
+        coupon = sql.locked(redemption.coupon)
         if coupon.status in (CouponStatus.EXPIRED, CouponStatus.REVOKED):
             raise CouponClosed(
                 f"Coupon {coupon.code} has since {coupon.status.value}; its points cannot go back."

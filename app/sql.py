@@ -13,6 +13,18 @@ def on_postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def locked(instance):
+    """``instance`` read afresh, its row locked for this transaction (``FOR UPDATE
+    OF`` its own table: rows that eager loads join in stay unlocked)."""
+    model = type(instance)
+    return db.session.execute(
+        sa.select(model)
+        .where(model.id == instance.id)
+        .with_for_update(of=model)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def insert(model):
     """``INSERT`` for the session's database, with its ``ON CONFLICT`` clauses."""
     return (postgresql.insert if on_postgresql() else sqlite.insert)(model)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from app import communities, coupons, issuance, ledger
+from app import communities, coupons, issuance, ledger, sql
 from app.communities import wallet_of
 from app.demo import dated
 from app.earnings import LOCAL_TZ, Period, last_month
@@ -115,7 +115,7 @@ def spend(coupon, points, merchant):
     receivable = ledger.ensure_account(
         coupon.community_id, AccountKind.MERCHANT_RECEIVABLE, merchant_id=merchant.id
     )
-    coupons.lock(coupon)
+    sql.locked(coupon)
     coupons.post_coupon_escrow(
         coupon.community_id,
         [coupons.EscrowMove(coupon.id, -points, receivable)],
