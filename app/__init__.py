@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
 from . import ratelimit
+from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
 from .problems import Problem, handle_problem, problem_response
@@ -43,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    app.session_interface = PageSessions()
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

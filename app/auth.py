@@ -14,6 +14,7 @@ import argon2
 import argon2.profiles
 import sqlalchemy as sa
 from flask import current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -137,6 +138,17 @@ def api_actor() -> Member:
         raise Unauthorized("This account is disabled.")
     g.actor = token.member
     return token.member
+
+
+class PageSessions(SecureCookieSessionInterface):
+    """The session cookie is read and written for pages only: an API request
+    gets the null session, so no cookie can stand in for its bearer token, and
+    it does not pay for unsigning one."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def page_actor() -> Member:

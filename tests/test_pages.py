@@ -97,6 +97,22 @@ def test_language_choice_is_saved_on_the_member(client, resident):
     assert "Hello, 王阿姨" in page
 
 
+def test_the_signed_in_cookie_means_nothing_to_the_api(app, client, resident):
+    sign_in(client, "wang-ayi")
+    assert client.get("/home").status_code == 200
+
+    response = client.get("/api/v1/me")
+
+    assert response.status_code == 401
+    assert "Set-Cookie" not in response.headers
+    assert client.get("/home").status_code == 200
+    sessions = app.session_interface
+    for path, opened in (("/api/v1/me", False), ("/home", True)):
+        with app.test_request_context(path) as request_context:
+            session = sessions.open_session(app, request_context.request)
+            assert sessions.is_null_session(session) is not opened
+
+
 def test_login_without_csrf_token_is_refused(client, resident):
     response = client.post("/login", data={"username": "wang-ayi", "password": "password-1"})
     assert response.status_code == 400
