@@ -259,7 +259,7 @@ def _memo(merchant: Merchant) -> str:
     return f"{merchant.name} 消费 redemption"
 
 
-def _receipt(found: Quote, cashier: Member) -> dict:
+def receipt(found: Quote, cashier: Member) -> dict:
     """The redemption row's own values, as both writers store them."""
     return dict(
         community_id=found.merchant.community_id,
@@ -277,7 +277,7 @@ def record_through_orm(found: Quote, cashier: Member) -> Redemption:
     split = found.split
     merchant = found.merchant
     community_id = merchant.community_id
-    redemption = Redemption(**_receipt(found, cashier), status=RedemptionStatus.ACTIVE)
+    redemption = Redemption(**receipt(found, cashier), status=RedemptionStatus.ACTIVE)
     db.session.add(redemption)
     db.session.flush()
     receivable = ledger.ensure_account(
@@ -311,8 +311,8 @@ def record_through_orm(found: Quote, cashier: Member) -> Redemption:
     return redemption
 
 
-#: ``jifen_redeem``'s parameters, in order.
-_REDEEM_PARAMETERS = (
+#: ``jifen_redeem``'s parameters, in order (migration 0007).
+REDEEM_PARAMETERS = (
     "community_id",
     "merchant_id",
     "cashier_id",
@@ -323,46 +323,63 @@ _REDEEM_PARAMETERS = (
     "receivable_account_key",
     *SPLIT_FIELDS,
     "coupon_points_before",
+    "coupon_status_before",
     "coupon_status",
     "memo",
     "now",
+    "redemption_id",
+    "transaction_id",
+    "key",
+    "key_fingerprint",
+    "key_expires_at",
+    "response_status",
+    "response_type",
+    "response_body",
 )
 _REDEEM = sa.select(Redemption).from_statement(
     sa.text(
         # Only the constant names above go into the text; the values are bound.
-        f"SELECT * FROM jifen_redeem({', '.join(f':{name}' for name in _REDEEM_PARAMETERS)})"  # noqa: S608
+        f"SELECT * FROM jifen_redeem({', '.join(f':{name}' for name in REDEEM_PARAMETERS)})"  # noqa: S608
     ).columns(*Redemption.__table__.columns)
 )
 
 
-def record_in_one_statement(found: Quote, cashier: Member) -> Redemption:
-    """The same writes as :func:`record_through_orm`, as one call to ``jifen_redeem``."""
-    merchant = found.merchant
+def redeem_arguments(found: Quote, cashier: Member, now: datetime, **given) -> dict:
+    """``jifen_redeem``'s arguments for recording ``found``; ``given`` fills the
+    optional ones (ids chosen beforehand, the Idempotency-Key and its receipt)."""
     coupon = found.coupon
     if coupon is None:
         source = ledger.account_key(AccountKind.WALLET, member_id=found.member.id)
-        points_before = status = None
+        points_before = status_before = status = None
     else:
         source = ledger.account_key(AccountKind.COUPON_ESCROW)
-        points_before = coupon.points_remaining
-        _left, status = _coupon_after(found)
-    redemption = db.session.execute(
-        _REDEEM,
-        dict(
-            _receipt(found, cashier),
-            source_account_key=source,
-            receivable_account_key=ledger.account_key(
-                AccountKind.MERCHANT_RECEIVABLE, merchant_id=merchant.id
-            ),
-            coupon_points_before=points_before,
-            coupon_status=status.value if status else None,
-            memo=_memo(merchant),
-            now=utcnow(),
+        points_before, status_before = coupon.points_remaining, coupon.status.value
+        status = _coupon_after(found)[1].value
+    arguments = dict.fromkeys(REDEEM_PARAMETERS)
+    arguments.update(
+        receipt(found, cashier),
+        source_account_key=source,
+        receivable_account_key=ledger.account_key(
+            AccountKind.MERCHANT_RECEIVABLE, merchant_id=found.merchant.id
         ),
+        coupon_points_before=points_before,
+        coupon_status_before=status_before,
+        coupon_status=status,
+        memo=_memo(found.merchant),
+        now=now,
+        **given,
+    )
+    return arguments
+
+
+def record_in_one_statement(found: Quote, cashier: Member) -> Redemption:
+    """The same writes as :func:`record_through_orm`, as one call to ``jifen_redeem``."""
+    redemption = db.session.execute(
+        _REDEEM, redeem_arguments(found, cashier, utcnow())
     ).scalar_one()
     # What this session has loaded of the coupon or the balances moved is stale now.
     for loaded in list(db.session.identity_map.values()):
-        if loaded is coupon or isinstance(loaded, Account):
+        if loaded is found.coupon or isinstance(loaded, Account):
             db.session.expire(loaded)
     return redemption
 
