@@ -72,7 +72,7 @@ def _verify(hasher, password_hash: str, password: str) -> bool:
         return False
 
 
-def _digest(secret: str) -> str:
+def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -83,7 +83,7 @@ def issue_token(member: Member) -> tuple[str, ApiToken]:
     token = ApiToken(
         community_id=member.community_id,
         member_id=member.id,
-        digest=_digest(secret),
+        digest=token_digest(secret),
         expires_at=utcnow() + ttl,
     )
     db.session.add(token)
@@ -107,7 +107,7 @@ _TOKEN_BY_DIGEST = (
 
 
 def _find_token(secret: str) -> ApiToken | None:
-    digest = _digest(secret)
+    digest = token_digest(secret)
     token = db.session.execute(_TOKEN_BY_DIGEST, {"digest": digest}).scalar_one_or_none()
     if token is None or not hmac.compare_digest(token.digest, digest):
         return None

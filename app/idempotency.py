@@ -13,7 +13,7 @@ with everything else, having changed nothing, and may be retried.
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 
 import sqlalchemy as sa
@@ -27,11 +27,12 @@ from .extensions import db
 from .problems import Conflict, Problem
 
 HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
 HEADER_DOC = {
     "in": "header",
     "name": HEADER,
     "required": True,
-    "schema": {"type": "string", "maxLength": 255},
+    "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
     "description": "Unique per request; a retry with the same key and body "
     "replays the first response.",
 }
@@ -57,19 +58,27 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
+def request_key() -> str | None:
+    """This request's key, or None when it sent none or one too long."""
+    key = request.headers.get(HEADER, "").strip()
+    return key if 0 < len(key) <= MAX_KEY_LENGTH else None
+
+
+def expires_at(now: datetime) -> datetime:
+    return now + timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
+
+
 def idempotent(view):
     """Make a write view replay its first response for a repeated key."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER, "").strip()
-        if not key:
+        key = request_key()
+        if key is None:
             raise IdempotencyKeyRequired(
                 f"This request moves value; send a unique '{HEADER}' header "
-                "(e.g. a UUID) and reuse it when retrying."
+                f"(e.g. a UUID; at most {MAX_KEY_LENGTH} characters) and reuse it when retrying."
             )
-        if len(key) > 255:
-            raise IdempotencyKeyRequired(f"'{HEADER}' is at most 255 characters.")
         member_id = g.actor.id
         digest = fingerprint()
         row_id = _claim(member_id, key, digest)
@@ -122,7 +131,6 @@ def _claim(member_id: int, key: str, digest: str) -> int | None:
     """Insert the key row; None when the key is taken (by a committed request,
     or by one that commits while this waits on the unique index)."""
     now = utcnow()
-    ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
     return db.session.execute(
         _CLAIM[db.session.get_bind().dialect.name],
         dict(
@@ -131,7 +139,7 @@ def _claim(member_id: int, key: str, digest: str) -> int | None:
             key=key,
             fingerprint=digest,
             created_at=now,
-            expires_at=now + ttl,
+            expires_at=expires_at(now),
         ),
     ).scalar_one_or_none()
 

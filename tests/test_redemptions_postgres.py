@@ -106,3 +106,17 @@ def test_a_redeem_racing_a_void(pg):
     assert json.loads(replies[1].body)["points"] in (40, 100)
     spent = json.loads(replies[1].body)["points"]
     assert_consistent(pg, community, shop, coupon_id, spent=spent)
+
+
+def test_twenty_retries_with_one_key_redeem_once_and_answer_alike(pg):
+    """A till retrying one request on twenty connections at once: one redemption,
+    and every answer is its receipt, byte for byte."""
+    community, shop, coupon_id, code, [token] = setup(points=100)
+    request = post("/api/v1/redemptions", {"code": code, "bill_fen": 60}, token)
+
+    replies = concurrently(pg, [request] * 20)
+
+    assert {reply.status for reply in replies} == {201}
+    assert len({reply.body for reply in replies}) == 1
+    assert sum(reply.headers.get("Idempotent-Replayed") != "true" for reply in replies) == 1
+    assert_consistent(pg, community, shop, coupon_id, spent=30)

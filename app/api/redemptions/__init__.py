@@ -9,6 +9,7 @@ from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import page
 from ..blueprint import Blueprint
+from . import till
 from .schemas import HistoryArgs, HistoryOut, PreviewOut, RedemptionIn, RedemptionOut
 
 blp = Blueprint(
@@ -41,6 +42,7 @@ def preview(data):
 
 
 @blp.route("/redemptions", methods=["POST"])
+@till.first
 @requires("redemption.create")
 @idempotent
 @blp.arguments(RedemptionIn)
