@@ -96,10 +96,13 @@ def register_request_boundary(app: Flask) -> None:
 
     @app.after_request
     def _commit_or_roll_back(response):
+        session = db.session()
+        if not (session.in_transaction() or session.new or session.dirty or session.deleted):
+            return response  # the session was never used (the till's redemption)
         if response.status_code < 400:
-            db.session.commit()
+            session.commit()
         else:
-            db.session.rollback()
+            session.rollback()
         return response
 
 

@@ -20,10 +20,11 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = os.environ.get("JIFEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-#: One gunicorn sync worker per core: PostgreSQL runs on the same cores, and
-#: more CPU-bound workers than cores only add context switches (measured:
-#: fewer requests per second and a longer tail with twice as many).
-WORKERS = os.cpu_count() or 2
+#: One gunicorn sync worker more than cores: a worker waits on PostgreSQL for
+#: part of every request, and the extra one keeps the cores busy meanwhile
+#: (measured on 2 cores, redeem: 3 workers 0.36-0.42 of pgbench, 2 workers
+#: 0.29-0.39, 4 workers 0.31-0.35; twice as many only added context switches).
+WORKERS = (os.cpu_count() or 2) + 1
 
 
 def database_url(name: str) -> str:

@@ -10,12 +10,12 @@ statement a transaction of its own:
 1. one read: the bearer token's cashier, merchant and community, the coupon
    (by its code, or by the id in its verified QR token; only the cashier's
    community's) and whether its rule lets it be spent at this merchant, the
-   offer, whether the Idempotency-Key is taken, and the ids the redemption
-   will have (taken from the sequences: a fallback leaves a gap, as any
-   rolled-back insert does);
+   offer, and the ids the redemption will have (taken from the sequences: a
+   fallback leaves a gap, as any rolled-back insert does);
 2. one call to ``jifen_redeem`` (migration 0007) that claims the key with the
-   receipt already rendered, and records the redemption only if the coupon
-   still holds the points and status that were read.
+   receipt already rendered (a key already taken makes it return nothing:
+   replays are rare, so the read does not look for one), and records the
+   redemption only if the coupon still holds the points and status read.
 
 Anything else falls back to the general path, having changed nothing: a
 request it does not take (a pay-code, a body the schema refuses, a missing
@@ -62,8 +62,6 @@ SELECT t.digest, t.revoked_at, t.expires_at AS token_expires_at,
        o.id AS offer_id, o.merchant_id AS offer_merchant_id, o.kind AS offer_kind,
        o.discount_percent, o.price_fen, o.max_points_per_bill, o.active_from, o.active_until,
        o.active AS offer_active,
-       EXISTS (SELECT 1 FROM idempotency_keys k
-                WHERE k.member_id = m.id AND k.key = %(key)s) AS key_taken,
        nextval(pg_get_serial_sequence('redemptions', 'id')) AS redemption_id,
        nextval(pg_get_serial_sequence('ledger_transactions', 'id')) AS transaction_id
   FROM api_tokens t
@@ -123,9 +121,7 @@ def redeem(cursor):
         by, coupon = "code", {"code": coupons.normalize_code(wanted["code"])}
     digest = auth.token_digest(secret)
     seen = cursor.execute(
-        _READ_BY[by],
-        dict(coupon, digest=digest, key=key, offer_id=wanted.get("offer_id")),
-        prepare=True,
+        _READ_BY[by], dict(coupon, digest=digest, offer_id=wanted.get("offer_id")), prepare=True
     ).fetchone()
     if seen is None or not hmac.compare_digest(seen.digest, digest):
         return None
@@ -179,7 +175,6 @@ def _quote(seen, wanted: dict, now) -> redemptions.Quote | None:
         and 0 < wanted["bill_fen"] <= current_app.config["REDEMPTION_MAX_BILL_FEN"]
         and seen.coupon_id is not None
         and seen.valid_here
-        and not seen.key_taken
     ):
         return None
     coupon = SimpleNamespace(
