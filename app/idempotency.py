@@ -9,6 +9,10 @@ meet at the unique ``(member_id, key)`` index: the database makes the later
 ones wait for the first to commit, after which they replay its response, so
 the effect happens exactly once. A request that fails rolls back its key row
 with everything else, having changed nothing, and may be retried.
+
+The till's redemption (``app/api/redemptions/till.py``) keeps the same
+contract in one statement: ``jifen_redeem`` inserts the key row, with the
+response already in it, before it writes the redemption.
 """
 
 import hashlib

@@ -15,8 +15,11 @@ under locks and records it:
   consumed, so it works once.
 
 On PostgreSQL those writes are one call to the ``jifen_redeem`` function
-(migration 0006) instead of a round trip each: a till waits on them, and the
-community's coupon-escrow row, which every till moves, is held for less time.
+(migrations 0006, 0007) instead of a round trip each: a till waits on them,
+and the community's coupon-escrow row, which every till moves, is held for
+less time. Before any of this, the API offers a redemption to the till's
+two-statement path (``app/api/redemptions/till.py``), which calls the same
+function and leaves to this module everything but the plain success.
 
 A bill that would spend no points (a 公益 offer makes it free, or it is too
 small to be worth one point, or nothing is left) is refused as
@@ -238,8 +241,8 @@ def _why_nothing(offer: Offer | None, result: offers.Split, available: int) -> s
 def redeem(cashier: Member, **request) -> Redemption:
     """Spend the points of :func:`quote` at the cashier's merchant, and record it.
 
-    PostgreSQL records it with one call to ``jifen_redeem`` (migration 0006),
-    SQLite through the ORM; both write the same rows.
+    PostgreSQL records it with one call to ``jifen_redeem``, SQLite through the
+    ORM; both write the same rows.
     """
     found = quote(cashier, **request, _redeeming=True)
     record = record_in_one_statement if sql.on_postgresql() else record_through_orm
