@@ -2,6 +2,8 @@
 it serves the plain success exactly as the general path would, and hands
 everything else to the general path having changed nothing."""
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 from coupon_world import issued_coupon
@@ -72,6 +74,7 @@ def test_the_till_and_the_general_path_write_the_same_rows_and_receipts(
         assert stored.body == made.data
         redemption = db.session.get(Redemption, receipt["id"])
         assert redemption.transaction_id == receipt["transaction_id"]
+        assert redemption.created_at == datetime.fromisoformat(receipt["created_at"])
         results.append(
             (
                 written(redemption, before),
