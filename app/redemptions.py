@@ -156,7 +156,7 @@ def cashier_merchant(cashier: Member, merchant_id: int | None = None) -> Merchan
     return merchant
 
 
-def _check_bill(bill_fen: int) -> None:
+def check_bill(bill_fen: int) -> None:
     limit = current_app.config["REDEMPTION_MAX_BILL_FEN"]
     if not 0 < bill_fen <= limit:
         raise BillOutOfRange(
@@ -165,10 +165,10 @@ def _check_bill(bill_fen: int) -> None:
         )
 
 
-def _offer(merchant: Merchant, offer_id: int | None) -> Offer | None:
+def check_offer(merchant: Merchant, offer_id: int | None, offer: Offer | None) -> Offer | None:
+    """The offer asked for, if it may apply to a bill at ``merchant`` today."""
     if offer_id is None:
         return None
-    offer = db.session.get(Offer, offer_id)
     if offer is None or offer.community_id != merchant.community_id:
         raise UnknownOffer(f"No offer {offer_id}.", errors={"json": {"offer_id": ["Unknown."]}})
     if offer.merchant_id != merchant.id:
@@ -212,8 +212,9 @@ def quote(
     """The split of this bill for what is shown; changes nothing (unless redeeming:
     then the coupon or wallet is locked and the pay-code consumed)."""
     merchant = cashier_merchant(cashier, merchant_id)
-    _check_bill(bill_fen)
-    offer = _offer(merchant, offer_id)
+    check_bill(bill_fen)
+    asked = None if offer_id is None else db.session.get(Offer, offer_id)
+    offer = check_offer(merchant, offer_id, asked)
     coupon = member = None
     if pay_code is not None:
         consume = paycodes.consume_pay_code if _redeeming else paycodes.verify_pay_code

@@ -34,7 +34,7 @@ from types import SimpleNamespace
 import marshmallow as ma
 import psycopg
 import sqlalchemy as sa
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from psycopg.rows import namedtuple_row
 
 from models import CouponStatus, Offer, OfferKind, RedemptionStatus, Role, utcnow
@@ -59,7 +59,8 @@ SELECT t.digest, t.revoked_at, t.expires_at AS token_expires_at,
            SELECT 1 FROM merchant_group_members g
             WHERE g.community_id = cp.community_id AND g.group_id = r.merchant_group_id
               AND g.merchant_id = s.id) AS valid_here,
-       o.id AS offer_id, o.merchant_id AS offer_merchant_id, o.kind AS offer_kind,
+       o.id AS offer_id, o.merchant_id AS offer_merchant_id, o.title AS offer_title,
+       o.kind AS offer_kind,
        o.discount_percent, o.price_fen, o.max_points_per_bill, o.active_from, o.active_until,
        o.active AS offer_active,
        nextval(pg_get_serial_sequence('redemptions', 'id')) AS redemption_id,
@@ -163,20 +164,25 @@ def redeem(cursor):
 
 def _quote(seen, wanted: dict, now) -> redemptions.Quote | None:
     """:func:`app.redemptions.quote`'s answer from what was read, when every one
-    of its checks passes; None when any would refuse."""
+    of its checks passes (the same checks, where they need no query); None when
+    any would refuse."""
     if not (
         seen.revoked_at is None
         and seen.token_expires_at > now
         and seen.cashier_active
         and Role(seen.role) in POLICY["redemption.create"].roles
-        and seen.merchant_id is not None
-        and seen.merchant_active
-        and wanted.get("merchant_id") in (None, seen.merchant_id)
-        and 0 < wanted["bill_fen"] <= current_app.config["REDEMPTION_MAX_BILL_FEN"]
         and seen.coupon_id is not None
         and seen.valid_here
     ):
         return None
+    shop = None
+    if seen.merchant_id is not None:
+        shop = SimpleNamespace(
+            id=seen.merchant_id,
+            community_id=seen.community_id,
+            name=seen.merchant_name,
+            active=seen.merchant_active,
+        )
     coupon = SimpleNamespace(
         id=seen.coupon_id,
         code=seen.coupon_code,
@@ -185,14 +191,14 @@ def _quote(seen, wanted: dict, now) -> redemptions.Quote | None:
         expires_at=seen.coupon_expires_at,
     )
     try:
+        merchant = redemptions.cashier_merchant(
+            SimpleNamespace(merchant=shop), wanted.get("merchant_id")
+        )
+        redemptions.check_bill(wanted["bill_fen"])
+        offer = redemptions.check_offer(merchant, wanted.get("offer_id"), _offer(seen))
         coupons.check_usable(coupon, now)
     except Problem:
         return None
-    offer = None
-    if wanted.get("offer_id") is not None:
-        offer = _offer(seen)
-        if offer is None:
-            return None
     split = offers.split(
         wanted["bill_fen"],
         points_available=coupon.points_remaining,
@@ -201,19 +207,18 @@ def _quote(seen, wanted: dict, now) -> redemptions.Quote | None:
     )
     if split.points == 0:
         return None
-    merchant = SimpleNamespace(
-        id=seen.merchant_id, community_id=seen.community_id, name=seen.merchant_name
-    )
     return redemptions.Quote(merchant, offer, coupon, None, coupon.points_remaining, split)
 
 
 def _offer(seen) -> Offer | None:
-    if seen.offer_id is None or seen.offer_merchant_id != seen.merchant_id:
+    """The offer as read (the cashier's community's only), not yet checked."""
+    if seen.offer_id is None:
         return None
-    offer = Offer(
+    return Offer(
         id=seen.offer_id,
         community_id=seen.community_id,
         merchant_id=seen.offer_merchant_id,
+        title=seen.offer_title,
         kind=OfferKind(seen.offer_kind),
         discount_percent=seen.discount_percent,
         price_fen=seen.price_fen,
@@ -222,7 +227,6 @@ def _offer(seen) -> Offer | None:
         active_until=seen.active_until,
         active=seen.offer_active,
     )
-    return offer if offers.is_current(offer) else None
 
 
 @contextmanager
