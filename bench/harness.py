@@ -91,6 +91,7 @@ def gunicorn(url: str, *, workers: int, threads: int = 1):
         "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}",
         "--log-level", "warning",
+        "--config", str(ROOT / "gunicorn.conf.py"),
         "app:create_app()",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=jifen_env(url))

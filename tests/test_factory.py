@@ -1,3 +1,7 @@
+import gc
+import runpy
+from pathlib import Path
+
 from app import create_app
 from app.extensions import db
 
@@ -27,3 +31,13 @@ def test_postgres_urls_get_the_psycopg_driver(monkeypatch):
         from_environment(app.instance_path)["SQLALCHEMY_DATABASE_URI"]
         == "postgresql+psycopg://u@h/db"
     )
+
+
+def test_gunicorn_workers_freeze_what_loading_the_app_left():
+    settings = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        settings["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
