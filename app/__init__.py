@@ -96,9 +96,11 @@ def register_request_boundary(app: Flask) -> None:
 
     @app.after_request
     def _commit_or_roll_back(response):
+        if not db.session.registry.has():
+            return response  # no session was opened (the till's redemption)
         session = db.session()
         if not (session.in_transaction() or session.new or session.dirty or session.deleted):
-            return response  # the session was never used (the till's redemption)
+            return response
         if response.status_code < 400:
             session.commit()
         else:

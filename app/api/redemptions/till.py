@@ -63,8 +63,8 @@ SELECT t.digest, t.revoked_at, t.expires_at AS token_expires_at,
        o.kind AS offer_kind,
        o.discount_percent, o.price_fen, o.max_points_per_bill, o.active_from, o.active_until,
        o.active AS offer_active,
-       nextval(pg_get_serial_sequence('redemptions', 'id')) AS redemption_id,
-       nextval(pg_get_serial_sequence('ledger_transactions', 'id')) AS transaction_id
+       nextval('redemptions_id_seq') AS redemption_id,
+       nextval('ledger_transactions_id_seq') AS transaction_id
   FROM api_tokens t
   JOIN members m ON m.id = t.member_id
   JOIN communities c ON c.id = m.community_id
@@ -90,7 +90,7 @@ def first(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         response = None
-        bind = db.session.get_bind()
+        bind = _bind()
         if bind.dialect.name == "postgresql":
             with _cursor(bind) as cursor:
                 response = redeem(cursor)
@@ -229,15 +229,27 @@ def _offer(seen) -> Offer | None:
     )
 
 
+#: The key of the till's cursor in a pooled connection's ``info``.
+_CURSOR = "jifen.till.cursor"
+
+
+def _bind():
+    """What the session would run on, without making a session to ask it: the
+    engine in service, or the connection a session factory was bound to (the
+    tests' rolled-back one). A request the till serves opens no session at all."""
+    return db.session.session_factory.kw.get("bind") or db.engine
+
+
 @contextmanager
 def _cursor(bind):
     """A driver cursor for the till's two statements, each whole in itself.
 
-    In service the session's bind is the engine: a pooled connection runs them
-    in autocommit, without BEGIN and COMMIT round trips, and the session is not
-    touched; after an error the connection is replaced rather than reused.
-    A session bound to a connection already in a transaction (the tests'
-    rolled-back one) has them join it.
+    In service the bind is the engine: a pooled connection runs them in
+    autocommit, without BEGIN and COMMIT round trips, with a cursor kept for
+    the connection's life in the pool's ``info``, so its adapters stay looked
+    up from one request to the next; after an error the connection (and its
+    cursor) is replaced rather than reused. A connection already in a
+    transaction (the tests' rolled-back one) has them join it.
     """
     if isinstance(bind, sa.Connection):
         with bind.connection.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
@@ -247,8 +259,10 @@ def _cursor(bind):
     driver = pooled.driver_connection
     driver.autocommit = True
     try:
-        with driver.cursor(row_factory=namedtuple_row) as cursor:
-            yield cursor
+        cursor = pooled.info.get(_CURSOR)
+        if cursor is None:
+            cursor = pooled.info[_CURSOR] = driver.cursor(row_factory=namedtuple_row)
+        yield cursor
         driver.autocommit = False
     except BaseException:
         # A lost or broken connection must not go back to the pool as it is.
