@@ -3,12 +3,19 @@
 Domain code raises a :class:`Problem` subclass; HTTP errors from Werkzeug,
 webargs validation and unexpected exceptions are turned into the same body:
 ``type``, ``title``, ``status``, ``detail`` and, for field errors, ``errors``.
+
+Each problem type carries its own translatable ``title`` and ``message`` (what
+a person is told, and what to do): pages show the message, the API the detail.
+A raise may pass a more specific ``detail``, translated where it is raised
+(``gettext`` with ``%(name)s`` parameters); without one the detail is the
+message. Both render in the reader's language, Chinese first.
 """
 
 import json
 
 import marshmallow as ma
 from flask import Response
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -20,38 +27,46 @@ class Problem(Exception):
 
     status = 400
     slug = "bad-request"
-    title = "Bad request"
+    title = _l("Bad request")
     headers: dict[str, str] = {}
+    #: What a person is told when this happens; the detail when a raise gives none.
+    message = None
 
     def __init__(self, detail: str | None = None, **extra):
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+        self.detail = detail or self.message or self.title
+        super().__init__(self.detail)
         self.extra = extra
 
     @property
     def type(self) -> str:
         return f"urn:jifen:problem:{self.slug}"
 
+    @property
+    def shown(self) -> str:
+        """The sentence a page shows: the type's message, else its detail."""
+        return str(self.message or self.detail)
+
 
 class NotFound(Problem):
-    status, slug, title = 404, "not-found", "Not found"
+    status, slug, title = 404, "not-found", _l("Not found")
 
 
 class Forbidden(Problem):
-    status, slug, title = 403, "forbidden", "Forbidden"
+    status, slug, title = 403, "forbidden", _l("Forbidden")
 
 
 class Unauthorized(Problem):
-    status, slug, title = 401, "unauthorized", "Authentication required"
+    status, slug, title = 401, "unauthorized", _l("Authentication required")
     headers = {"WWW-Authenticate": 'Bearer realm="jifen"'}
 
 
 class Conflict(Problem):
-    status, slug, title = 409, "conflict", "Conflict"
+    status, slug, title = 409, "conflict", _l("Conflict")
 
 
 class InvalidInput(Problem):
-    status, slug, title = 422, "invalid-input", "Invalid input"
+    status, slug, title = 422, "invalid-input", _l("Invalid input")
+    message = _l("Please check what you entered.")
 
 
 class ProblemSchema(ma.Schema):
@@ -64,13 +79,18 @@ class ProblemSchema(ma.Schema):
     errors = ma.fields.Dict(metadata={"description": "field errors, by location and field"})
 
 
-def problem_response(status: int, title: str, detail: str, type_: str = "about:blank", **extra):
+def problem_response(status: int, title, detail, type_: str = "about:blank", **extra):
+    """The problem+json response; lazy (translatable) strings render in the reader's language."""
     body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE)
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=str), status=status, mimetype=PROBLEM_MIMETYPE
+    )
 
 
 def handle_problem(error: Problem):
-    response = problem_response(error.status, error.title, error.detail, error.type, **error.extra)
+    response = problem_response(
+        error.status, str(error.title), str(error.detail), error.type, **error.extra
+    )
     response.headers.update(error.headers)
     return response
 

@@ -7,7 +7,9 @@ and error handlers can refer to them (``ck_accounts_balance_nonnegative``...).
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, relationship
+from sqlalchemy.schema import CreateColumn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -75,3 +77,50 @@ BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), int: BigInt}
+
+
+# --- community-keyed tables ------------------------------------------------------
+#
+# A community-owned table's primary key is ``(community_id, id)``, so PostgreSQL
+# can be sharded by community (Citus distributes on ``community_id`` and wants it
+# in every primary and unique key). ``id`` stays unique on its own, drawn from the
+# table's sequence, and is what the ORM maps as the identity, so code and URLs
+# keep naming a row by its ``id``.
+#
+# SQLite gives a generated id only to a one-column ``INTEGER PRIMARY KEY`` (the
+# rowid). It is the embedded single-node database and is never sharded, so there
+# the same declaration renders as ``id INTEGER PRIMARY KEY`` plus
+# ``UNIQUE (community_id, id)``, which the composite foreign keys refer to.
+
+COMMUNITY_KEY = ("community_id", "id")
+
+
+def _community_keyed(table: sa.Table | None) -> bool:
+    return table is not None and tuple(c.name for c in table.primary_key.columns) == COMMUNITY_KEY
+
+
+@compiles(sa.PrimaryKeyConstraint, "sqlite")
+def _sqlite_community_key(constraint, compiler, **kw):
+    if _community_keyed(constraint.table):
+        return "UNIQUE (community_id, id)"
+    return compiler.visit_primary_key_constraint(constraint, **kw)
+
+
+@compiles(CreateColumn, "sqlite")
+def _sqlite_community_id_column(element, compiler, **kw):
+    column = element.element
+    if column.name == "id" and _community_keyed(column.table):
+        return "id INTEGER NOT NULL PRIMARY KEY"
+    return compiler.visit_create_column(element, **kw)
+
+
+def community_keyed(*table_args) -> tuple:
+    """``__table_args__`` for a community-owned table: ``(community_id, id)`` as
+    the primary key, then ``table_args``. Declare the columns as::
+
+        community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+        #: Unique on its own; indexed, as rows are looked up by id alone.
+        id: Mapped[int] = mapped_column(autoincrement=True, index=True)
+        __mapper_args__ = {"primary_key": ["id"]}
+    """
+    return (sa.PrimaryKeyConstraint(*COMMUNITY_KEY), *table_args)
