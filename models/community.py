@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, enum_column_type, in_community, utcnow
+from .ledger import Fund
 
 
 class Role(enum.StrEnum):
@@ -42,6 +43,14 @@ class Community(Base):
     #: manual awards included; attendance awards past it are recorded as capped.
     #: NULL for no cap.
     monthly_earning_cap: Mapped[int | None]
+    #: The fund (charity 慈善基金 or community 社区基金) that reimburses merchants.
+    reimbursing_fund: Mapped[Fund] = mapped_column(
+        enum_column_type(Fund, "fund"), default=Fund.COMMUNITY, server_default=Fund.COMMUNITY.value
+    )
+    #: Settlement statements above this many fen need a second fund admin to approve.
+    statement_approval_threshold_fen: Mapped[int] = mapped_column(
+        default=50_000, server_default="50000"
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -52,6 +61,9 @@ class Community(Base):
             name="earning_cap_nonnegative",
         ),
         sa.CheckConstraint("slug <> ''", name="slug_not_empty"),
+        sa.CheckConstraint(
+            "statement_approval_threshold_fen >= 0", name="statement_threshold_nonnegative"
+        ),
     )
 
 
