@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = jifen_config.instance_secret_key(app.instance_path)
     register_extensions(app)
+    register_services(app)
     register_request_boundary(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -56,6 +57,13 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = None
     csrf.init_app(app)
     ratelimit.init_app(app)
+
+
+def register_services(app: Flask) -> None:
+    """Domain services whose implementation depends on the database, chosen once."""
+    from . import ledger
+
+    ledger.init_app(app)
 
 
 def select_locale() -> str:

@@ -1,18 +1,28 @@
-"""The one way value moves: :func:`post` (and :func:`reverse`, which calls it).
+"""The ledger's writes: :func:`post` (and :func:`reverse`, which calls it).
 
 Domain services build a list of ``(account, amount)`` legs and call
-:func:`post`; it checks the legs balance per unit, writes the transaction and
-its entries, and moves each account balance with a guarded ``UPDATE`` that the
-database refuses when a non-source account would go negative. Nothing here
+:func:`post`; it checks the legs balance per unit, moves each account balance
+by the guarded move, and writes the transaction and its entries. Nothing here
 commits: the request (or CLI command) that called it commits once, or rolls
 everything back.
+
+Every value movement is posted here but one: on PostgreSQL a redemption's rows
+are written by the PL/pgSQL function ``jifen_redeem`` in one round trip
+(``app.redemptions``), because a till waits on it and every till of a community
+moves its one coupon-escrow row. Both move balances by the same guarded move,
+which has one author per database: on PostgreSQL the function
+``jifen_move_balances`` (migration 0009), called by :func:`post` and by
+``jifen_redeem``; on SQLite, the single-writer embedded database, the
+statements of :class:`SqliteBalances`. Which one runs is chosen once, when the
+app is created (:func:`init_app`).
 """
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from flask import current_app
+from sqlalchemy.dialects import postgresql
 
 from models import (
     SOURCE_KINDS,
@@ -84,11 +94,8 @@ def ensure_account(
         balance=0,
         may_go_negative=kind in SOURCE_KINDS,
     )
-    insert = (
-        postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
     db.session.execute(
-        insert(Account)
+        sql.insert(Account)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["community_id", "key"])
     )
@@ -114,7 +121,7 @@ def post(
     """
     legs = [(account, amount) for account, amount in legs if amount != 0]
     _check_balanced(community_id, legs)
-    _move_balances(_net_by_account(legs))
+    _move_balances(community_id, _net_by_account(legs))
     txn = LedgerTransaction(
         community_id=community_id,
         kind=kind,
@@ -189,122 +196,110 @@ def _net_by_account(legs: Iterable[Leg]) -> dict[int, int]:
     return {account_id: amount for account_id, amount in net.items() if amount}
 
 
-#: A post touching more accounts than this (a coupon run converting points out
-#: of thousands of wallets) moves their balances a chunk at a time, not one
-#: UPDATE per account.
-SET_BASED_ACCOUNTS = 20
-#: Accounts per statement on that path (on SQLite each row updated searches a
-#: CASE over this many ids).
-SET_BASED_CHUNK = 100
+def init_app(app) -> None:
+    """Choose the guarded balance move for the app's database, once."""
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    app.extensions["jifen.balances"] = (
+        PostgresBalances() if dialect == "postgresql" else SqliteBalances()
+    )
 
 
-def _move_balances(net: dict[int, int]) -> None:
-    """Move each balance with the guarded update, or none of them.
-
-    Accounts are updated in id order, so concurrent posts lock rows in one order
-    and cannot deadlock. When an update is refused, the ones already made are
-    undone (on rows this transaction has locked) before raising.
-    """
-    if len(net) > SET_BASED_ACCOUNTS:
-        _move_many_balances(net)
-        return
-    moved: list[tuple[int, int]] = []
-    for account_id, amount in sorted(net.items()):
-        if not _add_to_balance(account_id, amount, guarded=True):
-            for done_id, done in reversed(moved):
-                _add_to_balance(done_id, -done, guarded=False)
-            raise InsufficientBalance(
-                f"Account {account_id} does not hold the {-amount} needed.", account_id=account_id
-            )
-        moved.append((account_id, amount))
-
-
-def _move_many_balances(net: dict[int, int]) -> None:
-    """The same move for many accounts, two statements per hundred accounts.
-
-    The rows are first locked in id order, as the one-by-one path locks them,
-    and read: no other transaction can change them before this one ends, so
-    the check that no non-source account goes below zero cannot race, and a
-    refused post has written nothing. The ``balance_nonnegative`` CHECK
-    constraint stands behind the check.
-    """
-    ids = sorted(net)
-    chunks = [ids[i : i + SET_BASED_CHUNK] for i in range(0, len(ids), SET_BASED_CHUNK)]
-    for chunk in chunks:
-        rows = db.session.execute(*_lock_accounts(chunk))
-        for account_id, balance, may_go_negative in rows:
-            if not may_go_negative and balance + net[account_id] < 0:
-                raise InsufficientBalance(
-                    f"Account {account_id} does not hold the {-net[account_id]} needed.",
-                    account_id=account_id,
-                )
-    for chunk in chunks:
-        db.session.execute(_add_to_balances(chunk, [net[account_id] for account_id in chunk]))
-    for account_id in ids:
+def _move_balances(community_id: int, net: dict[int, int]) -> None:
+    """Move every balance of ``net`` by the guarded move, or none of them."""
+    refused = current_app.extensions["jifen.balances"].move(community_id, net)
+    if refused is not None:
+        raise InsufficientBalance(
+            f"Account {refused} does not hold the {-net[refused]} needed.", account_id=refused
+        )
+    for account_id in net:
         loaded = db.session.identity_map.get(db.session.identity_key(Account, account_id))
         if loaded is not None:
             db.session.expire(loaded, ["balance"])
 
 
-_LOCK_ACCOUNTS = (
-    sa.select(Account.id, Account.balance, Account.may_go_negative)
-    .where(Account.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))))
-    .order_by(Account.id)
-    .with_for_update()
-)
+class PostgresBalances:
+    """The guarded move on PostgreSQL: one call to ``jifen_move_balances``."""
 
-
-def _lock_accounts(ids: list[int]) -> tuple:
-    """The statement (and its parameters) locking and reading the accounts ``ids``
-    in id order: on PostgreSQL one array parameter, built once; on SQLite, whose
-    ``BEGIN IMMEDIATE`` already holds the one write lock, an IN list."""
-    if sql.on_postgresql():
-        return _LOCK_ACCOUNTS, {"ids": ids}
-    return (
-        sa.select(Account.id, Account.balance, Account.may_go_negative)
-        .where(Account.id.in_(ids))
-        .order_by(Account.id),
+    _MOVE = sa.select(
+        sa.func.jifen_move_balances(
+            sa.bindparam("community_id", type_=sa.BigInteger),
+            sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger)),
+            sa.bindparam("amounts", type_=postgresql.ARRAY(sa.BigInteger)),
+        )
     )
 
+    def move(self, community_id: int, net: dict[int, int]) -> int | None:
+        """The refused account's id (nothing moved), or None (all moved)."""
+        ids = sorted(net)
+        return db.session.execute(
+            self._MOVE,
+            {"community_id": community_id, "ids": ids, "amounts": [net[i] for i in ids]},
+        ).scalar_one()
 
-def _add_to_balances(ids: list[int], amounts: list[int]) -> sa.Update:
-    """One UPDATE adding ``amounts`` to the balances of ``ids``.
 
-    PostgreSQL joins the accounts to the two arrays unnested; SQLite, which
-    has no arrays, takes a CASE over the ids.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        moves = (
-            sa.func.unnest(
-                sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.BigInteger)),
-                sa.bindparam("amounts", amounts, type_=postgresql.ARRAY(sa.BigInteger)),
+#: On SQLite, a post touching more accounts than this (a coupon run converting
+#: points out of thousands of wallets) moves their balances a chunk at a time,
+#: not one UPDATE per account.
+SET_BASED_ACCOUNTS = 20
+#: Accounts per statement on that path (each row updated searches a CASE over
+#: this many ids).
+SET_BASED_CHUNK = 100
+
+
+class SqliteBalances:
+    """The guarded move on SQLite, whose ``BEGIN IMMEDIATE`` already holds the
+    database's one write lock, so no other writer can come between a read and
+    an update. Accounts are moved in id order, as on PostgreSQL."""
+
+    def move(self, community_id: int, net: dict[int, int]) -> int | None:
+        """The refused account's id (nothing moved), or None (all moved)."""
+        if len(net) > SET_BASED_ACCOUNTS:
+            return self._move_many(community_id, net)
+        moved: list[tuple[int, int]] = []
+        for account_id, amount in sorted(net.items()):
+            if not _add_to_balance(community_id, account_id, amount, guarded=True):
+                for done_id, done in reversed(moved):
+                    _add_to_balance(community_id, done_id, -done, guarded=False)
+                return account_id
+            moved.append((account_id, amount))
+        return None
+
+    def _move_many(self, community_id: int, net: dict[int, int]) -> int | None:
+        """Two statements per hundred accounts: read and check them all, then
+        move them; the ``balance_nonnegative`` CHECK stands behind the check."""
+        ids = sorted(net)
+        chunks = [ids[i : i + SET_BASED_CHUNK] for i in range(0, len(ids), SET_BASED_CHUNK)]
+        for chunk in chunks:
+            rows = db.session.execute(
+                sa.select(Account.id, Account.balance, Account.may_go_negative)
+                .where(Account.community_id == community_id, Account.id.in_(chunk))
+                .order_by(Account.id)
             )
-            .table_valued("id", "amount")
-            .render_derived(name="moves")
-        )
-        return (
-            sa.update(Account)
-            .where(Account.id == moves.c.id)
-            .values(balance=Account.balance + moves.c.amount)
-            .execution_options(synchronize_session=False)
-        )
-    return (
-        sa.update(Account)
-        .where(Account.id.in_(ids))
-        .values(
-            balance=Account.balance
-            + sa.case(dict(zip(ids, amounts, strict=True)), value=Account.id)
-        )
-        .execution_options(synchronize_session=False)
-    )
+            for account_id, balance, may_go_negative in rows:
+                if not may_go_negative and balance + net[account_id] < 0:
+                    return account_id
+        for chunk in chunks:
+            db.session.execute(
+                sa.update(Account)
+                .where(Account.community_id == community_id, Account.id.in_(chunk))
+                .values(
+                    balance=Account.balance
+                    + sa.case(
+                        {account_id: net[account_id] for account_id in chunk}, value=Account.id
+                    )
+                )
+                .execution_options(synchronize_session=False)
+            )
+        return None
 
 
-def _add_to_balance(account_id: int, amount: int, *, guarded: bool) -> bool:
+def _add_to_balance(community_id: int, account_id: int, amount: int, *, guarded: bool) -> bool:
     """Add ``amount`` to the balance; the guarded update is refused (False)
     when a non-source account would go below zero. The WHERE clause, not a
     prior read, decides.
     """
-    condition = Account.id == account_id
+    condition = (Account.community_id == community_id) & (Account.id == account_id)
     if guarded:
         condition &= sa.or_(Account.may_go_negative, Account.balance + amount >= 0)
     result = db.session.execute(
@@ -313,9 +308,4 @@ def _add_to_balance(account_id: int, amount: int, *, guarded: bool) -> bool:
         .values(balance=Account.balance + amount)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        return False
-    loaded = db.session.identity_map.get(db.session.identity_key(Account, account_id))
-    if loaded is not None:
-        db.session.expire(loaded, ["balance"])
-    return True
+    return result.rowcount == 1
