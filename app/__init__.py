@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import swagger_ui_bundle
-from flask import Flask, current_app, request, send_from_directory, session
+from flask import Flask, current_app, has_request_context, request, send_from_directory, session
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -61,14 +61,17 @@ def register_extensions(app: Flask) -> None:
 
 def register_services(app: Flask) -> None:
     """Domain services whose implementation depends on the database, chosen once."""
-    from . import ledger
+    from . import ledger, redemptions
 
     ledger.init_app(app)
+    redemptions.init_app(app)
 
 
 def select_locale() -> str:
     """The language picked on the page, else the member's, else the browser's; Chinese first."""
     languages = tuple(current_app.config["LANGUAGES"])
+    if not has_request_context():
+        return languages[0]  # CLI commands and background work speak Chinese first
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

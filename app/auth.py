@@ -8,13 +8,15 @@ browser's cookie can never drive the CSRF-exempt API.
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import argon2
 import argon2.profiles
 import sqlalchemy as sa
 from flask import current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -122,20 +124,58 @@ def bearer_secret() -> str | None:
     return secret.strip()
 
 
+class NotSignedIn(Unauthorized):
+    slug, title = "not-signed-in", _l("Authentication required")
+    message = _l("Sign in first.")
+
+
+class BearerTokenMissing(Unauthorized):
+    slug, title = "bearer-token-missing", _l("Authentication required")
+    message = _l("Send a bearer token: get one from POST /api/v1/auth/token.")
+
+
+class BearerTokenNotLive(Unauthorized):
+    slug, title = "bearer-token-not-live", _l("Sign-in expired")
+    message = _l("Your sign-in has expired or was ended. Please sign in again.")
+
+
+class AccountDisabled(Unauthorized):
+    slug, title = "account-disabled", _l("Account disabled")
+    message = _l("This account is disabled. Ask your community's fund admin.")
+
+
+def token_refusal(
+    *, revoked_at: datetime | None, expires_at: datetime, member_active: bool, now: datetime
+) -> Unauthorized | None:
+    """Why a known bearer token may not act now, or None: the one rule on a
+    token's life, applied by :func:`api_actor` and by the till's own read."""
+    if revoked_at is not None or expires_at <= now:
+        return BearerTokenNotLive(_("The bearer token is expired or revoked."))
+    if not member_active:
+        return AccountDisabled()
+    return None
+
+
 def api_actor() -> Member:
     """The member behind this API request's bearer token, or 401."""
     if "actor" in g:
         return g.actor
     secret = bearer_secret()
     if secret is None:
-        raise Unauthorized(
-            "Send 'Authorization: Bearer <token>'; get a token from POST /api/v1/auth/token."
+        raise BearerTokenMissing(
+            _("Send 'Authorization: Bearer <token>'; get a token from POST /api/v1/auth/token.")
         )
     token = _find_token(secret)
-    if token is None or token.revoked_at is not None or token.expires_at <= utcnow():
-        raise Unauthorized("The bearer token is unknown, expired or revoked.")
-    if not token.member.active:
-        raise Unauthorized("This account is disabled.")
+    if token is None:
+        raise BearerTokenNotLive(_("The bearer token is unknown, expired or revoked."))
+    refusal = token_refusal(
+        revoked_at=token.revoked_at,
+        expires_at=token.expires_at,
+        member_active=token.member.active,
+        now=utcnow(),
+    )
+    if refusal is not None:
+        raise refusal
     g.actor = token.member
     return token.member
 
@@ -153,7 +193,7 @@ class PageSessions(SecureCookieSessionInterface):
 
 def page_actor() -> Member:
     if not current_user.is_authenticated:
-        raise Unauthorized("Sign in first.")
+        raise NotSignedIn()
     return current_user._get_current_object()
 
 

@@ -14,6 +14,8 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import (
     WALLET_ROLES,
@@ -35,6 +37,25 @@ from models import (
 from .auth import current_actor
 from .extensions import db
 from .problems import Forbidden, NotFound
+
+
+class PlatformReadOnly(Forbidden):
+    slug, title = "platform-admin-read-only", _l("Platform admins only read community data")
+    message = _l("Platform admins can read a community's data but not change it.")
+
+
+class RoleMayNot(Forbidden):
+    """The authorization table's refusal; its slug stays the generic one."""
+
+    slug, title = "forbidden", _l("Forbidden")
+    message = _l("Your role may not do this.")
+
+
+class NotInCommunity(NotFound):
+    """An object of another community, answered exactly as one that does not exist."""
+
+    slug, title = "not-found", _l("Not found")
+
 
 ADMINS = frozenset({Role.FUND_ADMIN})
 #: Who runs activities: organizers, and fund admins standing in for them.
@@ -174,18 +195,16 @@ def authorize(actor: Member, action: str, scope: Scope) -> None:
     if actor.role == Role.PLATFORM_ADMIN:
         if grant.platform:
             return
-        if scope.community_id is not None and not grant.roles:
-            raise Forbidden("Platform admins cannot do this.")
-        raise Forbidden("Platform admins have read-only access to community data.")
+        raise PlatformReadOnly()
     if hidden_from(actor, scope):
-        raise NotFound("Not found in your community.")
+        raise NotInCommunity()
     if actor.role in grant.roles:
         return
     if grant.owner and scope.owner_id is not None and scope.owner_id == actor.id:
         return
     if grant.staff and scope.merchant_id is not None and scope.merchant_id == actor.merchant_id:
         return
-    raise Forbidden(f"Your role ({actor.role.value}) may not do this.")
+    raise RoleMayNot()
 
 
 def permits(actor: Member, action: str, scope: Scope) -> bool:
@@ -216,7 +235,7 @@ def requires(action: str):
                 if obj is None or hidden_from(actor, scope_of(obj)):
                     # The same answer either way, so a caller cannot probe
                     # which objects exist in other communities.
-                    raise NotFound(f"No {target} {value!r}.")
+                    raise NotInCommunity(_("Nothing with id %(id)s here.", id=value))
                 kwargs[target] = obj
                 scope = scope_of(obj)
             authorize(actor, action, scope)

@@ -1,4 +1,4 @@
-"""Coupons (积分券): lifecycle, signed tokens, short codes, escrow, revocation, expiry.
+"""Coupons (积分券): lifecycle, lookup and validity, escrow, revocation, expiry.
 
 A coupon's points sit in the community's ``coupon_escrow`` account. Every move
 into or out of escrow goes through :func:`post_coupon_escrow`: one ledger
@@ -14,24 +14,21 @@ by updates limited to the states :data:`TRANSITIONS` allows): ``issued`` ->
 except that voiding a redemption reopens a coupon it used up (``redeemed`` ->
 ``partly_redeemed`` or ``issued``).
 
-A token is ``base64url(payload) "." base64url(signature)``: the payload holds
-the key id, community, coupon and expiry, and is signed with Ed25519 (see
-``app.signing``). :func:`read_token` checks it offline, with the public keys
-only; :func:`verify_coupon` also asks the database (revoked, used up).
+Where a coupon may be spent is one SQL expression, :func:`valid_at`, used by
+the locking path and by the till's one-statement read alike. Tokens and short
+codes are ``app.coupon_tokens``'.
 """
 
-import base64
-import binascii
 import hmac
-import secrets
-import struct
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import groupby
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import (
     FINAL_COUPON_STATUSES,
@@ -53,8 +50,10 @@ from models import (
 )
 
 from . import ledger, signing, sql
+from .coupon_tokens import CouponExpired, normalize_code, read_token
 from .extensions import db
 from .lifecycle import Lifecycle
+from .offers import LOCAL_ZONE
 from .problems import Conflict, InvalidInput, NotFound
 
 #: Where a coupon holding points may go: spent in part (again), used up, expired, revoked.
@@ -80,9 +79,6 @@ TRANSITIONS = {
 #: Coupons in these states still hold points in escrow.
 OPEN_STATUSES = tuple(status for status in CouponStatus if status not in FINAL_COUPON_STATUSES)
 
-#: Short codes: digits and capitals without look-alikes (no 0 O 1 I L U).
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-CODE_LENGTH = 10
 
 #: Coupons per INSERT, and per ledger transaction when the points' other side
 #: is one account (issuance for a grant, ``expired``).
@@ -94,39 +90,32 @@ WALLET_BATCH_SIZE = 100
 
 
 class IllegalCouponTransition(Conflict):
-    slug, title = "illegal-coupon-transition", "Coupon cannot change this way"
-
-
-class InvalidCouponToken(InvalidInput):
-    slug, title = "invalid-coupon-token", "Not a coupon token"
-
-
-class UnknownSigningKey(InvalidInput):
-    slug, title = "unknown-signing-key", "Coupon signed with an unknown key"
-
-
-class CouponSignatureInvalid(InvalidInput):
-    slug, title = "coupon-signature-invalid", "Coupon signature does not match"
+    slug, title = "illegal-coupon-transition", _l("Coupon cannot change this way")
 
 
 class ForeignCoupon(InvalidInput):
-    slug, title = "coupon-of-another-community", "Coupon belongs to another community"
+    slug, title = "coupon-of-another-community", _l("Coupon belongs to another community")
+    message = _l("This coupon belongs to another community.")
 
 
 class UnknownCoupon(NotFound):
-    slug, title = "unknown-coupon", "No such coupon"
-
-
-class CouponExpired(Conflict):
-    slug, title = "coupon-expired", "Coupon has expired"
+    slug, title = "unknown-coupon", _l("No such coupon")
+    message = _l("No such coupon. Check the code and try again.")
 
 
 class CouponRevoked(Conflict):
-    slug, title = "coupon-revoked", "Coupon was revoked"
+    slug, title = "coupon-revoked", _l("Coupon was revoked")
+    message = _l("This coupon was withdrawn by the community fund.")
 
 
 class CouponUsedUp(Conflict):
-    slug, title = "coupon-used-up", "Coupon is used up"
+    slug, title = "coupon-used-up", _l("Coupon is used up")
+    message = _l("This coupon is used up.")
+
+
+class ReasonRequired(InvalidInput):
+    slug, title = "reason-required", _l("A reason is required")
+    message = _l("Say why the coupon is withdrawn.")
 
 
 LIFECYCLE = Lifecycle("Coupon", TRANSITIONS, IllegalCouponTransition)
@@ -140,113 +129,22 @@ def transition(coupon: Coupon, new: CouponStatus, **changes) -> None:
     LIFECYCLE.move(coupon, new, closed_at=closed_at, **changes)
 
 
-# --- short codes -------------------------------------------------------------
-
-
-def new_code() -> str:
-    """A random code: one draw below 30^10 (about 49 bits), written in the code alphabet."""
-    number = secrets.randbelow(len(CODE_ALPHABET) ** CODE_LENGTH)
-    digits = []
-    for _ in range(CODE_LENGTH):
-        number, digit = divmod(number, len(CODE_ALPHABET))
-        digits.append(CODE_ALPHABET[digit])
-    return "".join(digits)
-
-
-def normalize_code(text: str) -> str:
-    """What a person typed, as stored: capitals, without spaces or dashes."""
-    return "".join(text.split()).replace("-", "").upper()
-
-
-# --- tokens ------------------------------------------------------------------
-
-TOKEN_VERSION = 1
-#: Signed before the payload, so a coupon signature can never pass for another kind.
-SIGNING_CONTEXT = b"jifen-coupon\x00"
-_IDS = struct.Struct(">QQI")
-
-
-@dataclass(frozen=True)
-class TokenPayload:
-    kid: str
-    community_id: int
-    coupon_id: int
-    expires_at: datetime
-
-
-def encode_payload(payload: TokenPayload) -> bytes:
-    kid = payload.kid.encode("ascii")
-    expires = int(payload.expires_at.timestamp())
-    return (
-        bytes([TOKEN_VERSION, len(kid)])
-        + kid
-        + _IDS.pack(payload.community_id, payload.coupon_id, expires)
-    )
-
-
-def decode_payload(raw: bytes) -> TokenPayload:
-    if len(raw) < 2 or raw[0] != TOKEN_VERSION or len(raw) != 2 + raw[1] + _IDS.size:
-        raise InvalidCouponToken("The token's contents are not a coupon of this version.")
-    kid = raw[2 : 2 + raw[1]].decode("ascii", errors="replace")
-    community_id, coupon_id, expires = _IDS.unpack(raw[2 + raw[1] :])
-    return TokenPayload(kid, community_id, coupon_id, datetime.fromtimestamp(expires, UTC))
-
-
-def coupon_token(coupon: Coupon) -> str:
-    """The coupon's QR content, signed with the current key.
-
-    Ed25519 signatures are deterministic: the same coupon and key always give
-    the same token, so its QR image can be cached.
-    """
-    key = signing.keyring().signer
-    payload = encode_payload(
-        TokenPayload(key.kid, coupon.community_id, coupon.id, coupon.expires_at)
-    )
-    signature = key.private.sign(SIGNING_CONTEXT + payload)
-    return f"{signing.b64url(payload)}.{signing.b64url(signature)}"
-
-
-def _b64url_decode(part: str) -> bytes:
-    """Strict base64url: only the alphabet, and only the one canonical spelling."""
-    try:
-        raw = base64.b64decode(part + "=" * (-len(part) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidCouponToken("The token is not base64url text.") from error
-    if not hmac.compare_digest(signing.b64url(raw), part):
-        raise InvalidCouponToken("The token is not in its canonical form.")
-    return raw
-
-
-def read_token(token: str, keys: signing.KeyRing, now: datetime | None = None) -> TokenPayload:
-    """Check a token offline: its form, its key, its signature, then its expiry.
-
-    Needs only public keys; says nothing about revocation or what is left.
-    """
-    parts = token.strip().split(".")
-    if len(parts) != 2 or not all(parts):
-        raise InvalidCouponToken("A coupon token is two base64url parts joined by '.'.")
-    payload_raw, signature = (_b64url_decode(part) for part in parts)
-    payload = decode_payload(payload_raw)
-    key = keys.find(payload.kid)
-    if key is None:
-        raise UnknownSigningKey(
-            f"The coupon was signed with key '{payload.kid}', which this service does not know."
-        )
-    if not signing.verify(key.public, signature, SIGNING_CONTEXT + payload_raw):
-        raise CouponSignatureInvalid("The coupon's signature does not match: it was altered.")
-    if (now or utcnow()) >= payload.expires_at:
-        raise CouponExpired(f"The coupon expired at {payload.expires_at.isoformat()}.")
-    return payload
-
-
 def check_usable(coupon: Coupon, now: datetime | None = None) -> None:
     """Refuse a coupon that is revoked, expired or used up (the database's view)."""
     if coupon.status == CouponStatus.REVOKED:
-        raise CouponRevoked(f"Coupon {coupon.code} was revoked by the community fund.")
+        raise CouponRevoked(
+            _("Coupon %(code)s was revoked by the community fund.", code=coupon.code)
+        )
     if coupon.status == CouponStatus.EXPIRED or (now or utcnow()) >= coupon.expires_at:
-        raise CouponExpired(f"Coupon {coupon.code} expired at {coupon.expires_at.isoformat()}.")
+        raise CouponExpired(
+            _(
+                "Coupon %(code)s expired at %(time)s.",
+                code=coupon.code,
+                time=coupon.expires_at.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M"),
+            )
+        )
     if coupon.status == CouponStatus.REDEEMED:
-        raise CouponUsedUp(f"Coupon {coupon.code} has no points left.")
+        raise CouponUsedUp(_("Coupon %(code)s has no points left.", code=coupon.code))
 
 
 def verify_coupon(
@@ -256,7 +154,7 @@ def verify_coupon(
     refusal; with ``lock``, its row is locked for this transaction and read afresh."""
     payload = read_token(token, signing.keyring(), now)
     if payload.community_id != community.id:
-        raise ForeignCoupon("This coupon was issued by another community; it is not valid here.")
+        raise ForeignCoupon(_("This coupon was issued by another community; it is not valid here."))
     coupon = db.session.get(
         Coupon,
         payload.coupon_id,
@@ -265,7 +163,7 @@ def verify_coupon(
         populate_existing=lock,
     )
     if coupon is None or coupon.community_id != community.id:
-        raise UnknownCoupon("The token is signed, but no such coupon exists here.")
+        raise UnknownCoupon(_("The token is signed, but no such coupon exists here."))
     check_usable(coupon, now)
     return coupon
 
@@ -287,31 +185,40 @@ def coupon_by_code(
         _BY_CODE_LOCKED if lock else _BY_CODE, {"community_id": community.id, "code": wanted}
     ).scalar_one_or_none()
     if coupon is None or not hmac.compare_digest(coupon.code, wanted):
-        raise UnknownCoupon(f"No coupon with code '{code}' in this community.")
+        raise UnknownCoupon(_("No coupon with code %(code)s in this community.", code=code))
     check_usable(coupon, now)
     return coupon
 
 
-def coupon_valid_at(coupon: Coupon, merchant: Merchant) -> bool:
-    """Whether the coupon's rule lets it be spent at ``merchant``.
+def valid_at(
+    group_id: sa.ColumnElement, community_id: sa.ColumnElement, merchant_id: sa.ColumnElement
+) -> sa.ColumnElement[bool]:
+    """Whether a coupon whose rule names merchant group ``group_id`` (NULL: every
+    partner merchant) may be spent at ``merchant_id``: the one definition, as SQL.
 
     Where, not whether: the coupon's state and expiry are :func:`check_usable`'s.
     """
+    return sa.or_(
+        group_id.is_(None),
+        sa.exists().where(
+            MerchantGroupMember.community_id == community_id,
+            MerchantGroupMember.group_id == group_id,
+            MerchantGroupMember.merchant_id == merchant_id,
+        ),
+    )
+
+
+def coupon_valid_at(coupon: Coupon, merchant: Merchant) -> bool:
+    """:func:`valid_at` for a loaded coupon and merchant."""
     if merchant.community_id != coupon.community_id:
         return False
-    group_id = coupon.rule.merchant_group_id
-    if group_id is None:
-        return True
-    return (
-        db.session.execute(
-            sa.select(MerchantGroupMember.id).where(
-                MerchantGroupMember.community_id == coupon.community_id,
-                MerchantGroupMember.group_id == group_id,
-                MerchantGroupMember.merchant_id == merchant.id,
+    return db.session.execute(
+        sa.select(
+            valid_at(
+                IssuanceRule.merchant_group_id, IssuanceRule.community_id, sa.literal(merchant.id)
             )
-        ).first()
-        is not None
-    )
+        ).where(IssuanceRule.community_id == coupon.community_id, IssuanceRule.id == coupon.rule_id)
+    ).scalar_one()
 
 
 # --- escrow --------------------------------------------------------------------
@@ -333,6 +240,7 @@ def post_coupon_escrow(
     kind: TransactionKind,
     memo: str,
     reference: str | None = None,
+    reverses: LedgerTransaction | None = None,
     actor_id: int | None = None,
 ) -> LedgerTransaction:
     """One ledger transaction for many coupons, and a :class:`~models.CouponPosting` each.
@@ -343,7 +251,8 @@ def post_coupon_escrow(
     which coupon each point belongs to. Reconciliation proves the two agree,
     transaction by transaction. Few entries per transaction also keep
     PostgreSQL's balance trigger, which sums a transaction once per entry,
-    cheap however many coupons move.
+    cheap however many coupons move. A void gives a redemption's points back
+    as the ``reverses`` of its transaction.
     """
     escrow = ledger.ensure_account(community_id, AccountKind.COUPON_ESCROW)
     counter: dict[int, int] = defaultdict(int)
@@ -353,7 +262,15 @@ def post_coupon_escrow(
         accounts[move.counter.id] = move.counter
     legs = [(escrow, sum(move.points for move in moves))]
     legs += [(accounts[account_id], amount) for account_id, amount in counter.items()]
-    txn = ledger.post(community_id, kind, legs, memo=memo, reference=reference, actor_id=actor_id)
+    txn = ledger.post(
+        community_id,
+        kind,
+        legs,
+        memo=memo,
+        reference=reference,
+        reverses=reverses,
+        actor_id=actor_id,
+    )
     sql.insert_many(
         CouponPosting.__table__,
         [dict(coupon_id=move.coupon_id, amount=move.points) for move in moves],
@@ -394,7 +311,7 @@ def revoke_coupon(coupon: Coupon, *, reason: str, actor: Member) -> Coupon:
     """
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("A reason is required.", errors={"json": {"reason": ["Required."]}})
+        raise ReasonRequired(errors={"json": {"reason": [_("Required.")]}})
     sql.locked(coupon)
     LIFECYCLE.check(coupon, CouponStatus.REVOKED)
     post_coupon_escrow(
@@ -439,6 +356,9 @@ def expire_coupons(
             Coupon.community_id,
             Coupon.member_id,
             Coupon.points_remaining,
+            Coupon.rule_id,
+            Coupon.period,
+            IssuanceRule.name.label("rule_name"),
             IssuanceRule.on_expiry,
         )
         .join(
@@ -452,7 +372,7 @@ def expire_coupons(
             Coupon.status.in_(LIFECYCLE.sources(CouponStatus.EXPIRED)),
             Coupon.expires_at <= now,
         )
-        .order_by(Coupon.community_id, Coupon.id)
+        .order_by(Coupon.community_id, Coupon.rule_id, Coupon.period, Coupon.id)
         .with_for_update(of=Coupon)
     )
     if community is not None:
@@ -461,7 +381,9 @@ def expire_coupons(
     result = ExpiryResult()
     batches = [
         batch
-        for _community_id, rows in groupby(due, key=lambda row: row.community_id)
+        for _issue, rows in groupby(
+            due, key=lambda row: (row.community_id, row.rule_id, row.period)
+        )
         for batch in chunks(list(rows), WALLET_BATCH_SIZE)
     ]
     for batch in batches:
@@ -479,6 +401,8 @@ def expire_coupons(
 
 
 def _expire_batch(batch, now: datetime) -> None:
+    """Expire coupons of one rule and period: one ledger transaction, named like
+    the issuance that made them."""
     community_id = batch[0].community_id
     wallets = wallets_of(
         community_id, [row.member_id for row in batch if row.on_expiry == ExpiryTarget.WALLET]
@@ -496,7 +420,7 @@ def _expire_batch(batch, now: datetime) -> None:
         community_id,
         moves,
         kind=TransactionKind.COUPON_EXPIRY,
-        memo="积分券到期 Coupon expired",
+        memo=f"{batch[0].rule_name} · {batch[0].period}",
     )
     db.session.execute(
         sa.update(Coupon)

@@ -10,7 +10,7 @@ ones wait for the first to commit, after which they replay its response, so
 the effect happens exactly once. A request that fails rolls back its key row
 with everything else, having changed nothing, and may be retried.
 
-The till's redemption (``app/api/redemptions/till.py``) keeps the same
+The till's redemption (``app/redemptions/till.py``) keeps the same
 contract in one statement: ``jifen_redeem`` inserts the key row, with the
 response already in it, before it writes the redemption.
 """

@@ -36,7 +36,8 @@ from models import (
 )
 
 from . import coupons, ledger, sql
-from .coupons import EscrowMove, chunks, new_code, post_coupon_escrow
+from .coupon_tokens import new_code
+from .coupons import EscrowMove, chunks, post_coupon_escrow
 from .earnings import LOCAL_TZ, Period, earnings_by_member
 from .extensions import db
 from .problems import Conflict, InvalidInput

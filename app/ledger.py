@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql
 
 from models import (
@@ -44,15 +46,21 @@ Leg = tuple[Account, int]
 
 
 class UnbalancedTransaction(Problem):
-    status, slug, title = 500, "unbalanced-transaction", "Ledger transaction does not balance"
+    status, slug, title = 500, "unbalanced-transaction", _l("Ledger transaction does not balance")
 
 
 class InsufficientBalance(Conflict):
-    slug, title = "insufficient-balance", "Insufficient balance"
+    slug, title = "insufficient-balance", _l("Insufficient balance")
+    message = _l("Not enough points. Scan again and check the amount.")
 
 
 class AlreadyReversed(Conflict):
-    slug, title = "already-reversed", "Transaction already reversed"
+    slug, title = "already-reversed", _l("Transaction already reversed")
+
+
+class ReversalOfReversal(Conflict):
+    slug, title = "reversal-not-reversible", _l("A reversal cannot itself be reversed")
+    message = _l("A reversal cannot itself be reversed; post a new transaction instead.")
 
 
 def account_key(kind: AccountKind, *, member_id=None, merchant_id=None, fund=None) -> str:
@@ -148,7 +156,7 @@ def reverse(
 ) -> LedgerTransaction:
     """Post the mirror image of ``original``; a transaction is reversed at most once."""
     if original.kind == TransactionKind.REVERSAL:
-        raise Conflict("A reversal cannot itself be reversed; post a new transaction instead.")
+        raise ReversalOfReversal()
     already = db.session.execute(
         sa.select(LedgerTransaction.id).where(
             LedgerTransaction.community_id == original.community_id,
@@ -156,7 +164,13 @@ def reverse(
         )
     ).scalar_one_or_none()
     if already is not None:
-        raise AlreadyReversed(f"Transaction {original.id} was already reversed by {already}.")
+        raise AlreadyReversed(
+            _(
+                "Transaction %(id)s was already reversed by %(reversal)s.",
+                id=original.id,
+                reversal=already,
+            )
+        )
     accounts = {
         a.id: a
         for a in db.session.execute(
@@ -210,7 +224,12 @@ def _move_balances(community_id: int, net: dict[int, int]) -> None:
     refused = current_app.extensions["jifen.balances"].move(community_id, net)
     if refused is not None:
         raise InsufficientBalance(
-            f"Account {refused} does not hold the {-net[refused]} needed.", account_id=refused
+            _(
+                "Account %(account)s does not hold the %(amount)s needed.",
+                account=refused,
+                amount=-net[refused],
+            ),
+            account_id=refused,
         )
     for account_id in net:
         loaded = db.session.identity_map.get(db.session.identity_key(Account, account_id))

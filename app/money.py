@@ -20,3 +20,10 @@ def format_fen(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
     return f"{sign}¥{yuan:,}.{cents:02d}"
+
+
+def format_yuan(fen: int) -> str:
+    """``123456`` -> ``1234.56``: yuan as a plain number, for a spreadsheet's column."""
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}{yuan}.{cents:02d}"

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from models import Community, Member, PayCodeSecret, PayCodeUse, utcnow
 
@@ -39,19 +40,23 @@ WINDOWS_VALID = 2
 
 
 class InvalidPayCode(InvalidInput):
-    slug, title = "invalid-pay-code", "Not a valid pay-code"
+    slug, title = "invalid-pay-code", _l("Not a valid pay-code")
+    message = _l("This pay-code is not valid. Ask the resident to show it again.")
 
 
 class PayCodeExpired(Conflict):
-    slug, title = "pay-code-expired", "Pay-code has expired"
+    slug, title = "pay-code-expired", _l("Pay-code has expired")
+    message = _l("This pay-code has expired. Ask the resident for a fresh one.")
 
 
 class PayCodeUsed(Conflict):
-    slug, title = "pay-code-used", "Pay-code was already used"
+    slug, title = "pay-code-used", _l("Pay-code was already used")
+    message = _l("This pay-code was already used. Ask the resident for the next one.")
 
 
 class ForeignPayCode(InvalidInput):
-    slug, title = "pay-code-of-another-community", "Pay-code of another community"
+    slug, title = "pay-code-of-another-community", _l("Pay-code of another community")
+    message = _l("This pay-code belongs to another community.")
 
 
 @dataclass(frozen=True)

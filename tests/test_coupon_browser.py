@@ -10,7 +10,7 @@ from flask import Flask
 from playwright.sync_api import expect
 from test_browser import phone_page, seeding, serving
 
-from app import coupons, create_app, issuance, paycodes
+from app import coupon_tokens, create_app, issuance, paycodes
 from app.earnings import last_month
 from app.extensions import db
 from models import Community, Coupon, utcnow
@@ -45,7 +45,7 @@ def live_server(tmp_path):
         rule = make_rule(community, admin, name="月度积分券", tiers=[(300, 100), (600, 250)])
         issuance.issue_coupons(rule, last_month(), actor=admin)
         coupon = db.session.scalars(sa.select(Coupon).where(Coupon.member_id == resident.id)).one()
-        token = coupons.coupon_token(coupon)
+        token = coupon_tokens.coupon_token(coupon)
         coupon_id = coupon.id
     with serving(app) as url:
         yield Server(url, app, coupon_id, token)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from coupon_world import decode_svg, earn, issued_coupon, last_month, make_rule, spend
 from test_pages import FreshContextClient, csrf_token, sign_in
 
-from app import communities, coupons, issuance, paycodes
+from app import communities, coupon_tokens, coupons, issuance, paycodes
 from app.earnings import LOCAL_TZ, Period
 from app.extensions import db
 from models import IssuanceRule, IssuanceRun, Role, utcnow
@@ -97,7 +97,7 @@ def test_the_coupon_screen_shows_a_qr_that_decodes_to_the_token(client, communit
     text = page(client.get(f"/coupons/{coupon.id}"))
 
     assert '<body class="qr-screen">' in text
-    assert decode_svg(SVG.search(text)[0]) == coupons.coupon_token(coupon)
+    assert decode_svg(SVG.search(text)[0]) == coupon_tokens.coupon_token(coupon)
     assert f"{coupon.code[:5]} {coupon.code[5:]}" in text
     assert "<strong>100</strong> 积分可用" in text
     assert "所有合作商家" in text

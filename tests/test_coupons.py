@@ -16,9 +16,9 @@ from coupon_world import (
     wallet,
 )
 
-from app import communities, coupons, issuance
+from app import communities, coupon_tokens, coupons, issuance
+from app.coupon_tokens import CouponExpired
 from app.coupons import (
-    CouponExpired,
     CouponRevoked,
     CouponUsedUp,
     IllegalCouponTransition,
@@ -126,7 +126,7 @@ def test_coupon_valid_at_every_merchant_or_the_rules_group(
 
 
 def test_codes_have_no_look_alikes():
-    codes = {coupons.new_code() for _ in range(500)}
+    codes = {coupon_tokens.new_code() for _ in range(500)}
     assert len(codes) == 500
     assert all(len(code) == 10 for code in codes)
     assert not set("".join(codes)) & set("01ILOU")
@@ -287,7 +287,7 @@ def test_expiry_runs_over_every_community_in_batches(make_community, make_member
 
 def test_a_token_of_an_expired_coupon_is_refused_before_expiry_runs(community, admin, resident):
     coupon = issued_coupon(community, admin, resident)
-    token = coupons.coupon_token(coupon)
+    token = coupon_tokens.coupon_token(coupon)
     assert coupons.verify_coupon(token, community) is coupon
     with pytest.raises(CouponExpired):
         coupons.verify_coupon(token, community, now=coupon.expires_at)

@@ -9,7 +9,7 @@ from coupon_world import count, decode_png, decode_svg, earn, escrow, last_month
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app import communities, coupons, paycodes
+from app import communities, coupon_tokens, coupons, paycodes
 from app.earnings import Period
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -310,7 +310,7 @@ def test_a_resident_lists_coupons_with_token_and_code(api, issued, community):
     coupon = coupon_of(resident)
     assert item["id"] == coupon.id
     assert item["code"] == coupon.code
-    assert item["token"] == coupons.coupon_token(coupon)
+    assert item["token"] == coupon_tokens.coupon_token(coupon)
     assert (item["points"], item["points_remaining"], item["status"]) == (100, 100, "issued")
     assert item["expires_at"] == coupon.expires_at.isoformat()
     assert item["period"] == str(last_month())
@@ -434,7 +434,7 @@ def test_a_cashier_verifies_a_token_or_a_code(cashier, fund, issued, community, 
     coupon = coupon_of(issued[0])
     path = f"/communities/{community.slug}/coupons/verify"
 
-    by_token = cashier.post(path, json={"token": coupons.coupon_token(coupon)})
+    by_token = cashier.post(path, json={"token": coupon_tokens.coupon_token(coupon)})
     by_code = cashier.post(path, json={"code": coupon.code.lower()})
 
     assert by_token.status_code == by_code.status_code == 200
@@ -480,7 +480,7 @@ def test_every_refusal_has_its_own_problem_type(
 ):
     path = f"/communities/{community.slug}/coupons/verify"
     good, used = (coupon_of(member) for member in issued)
-    token = coupons.coupon_token(good)
+    token = coupon_tokens.coupon_token(good)
     payload, signature = token.split(".")
     tampered = f"{payload}.{signature[:10]}{'B' if signature[10] != 'B' else 'C'}{signature[11:]}"
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
@@ -494,7 +494,7 @@ def test_every_refusal_has_its_own_problem_type(
         (cashier, {"token": f"{other_kid}.{signature}"}, 422, "unknown-signing-key"),
         (cashier, {"token": "not-a-token"}, 422, "invalid-coupon-token"),
         (foreign_staff, {"token": token}, 422, "coupon-of-another-community"),
-        (cashier, {"token": coupons.coupon_token(used)}, 409, "coupon-used-up"),
+        (cashier, {"token": coupon_tokens.coupon_token(used)}, 409, "coupon-used-up"),
         (cashier, {"code": "ZZZZZZZZZZ"}, 404, "unknown-coupon"),
     ]
     for client, body, status, slug in cases:

@@ -25,7 +25,7 @@ def assert_problem(response, status: int) -> dict:
 def test_401_names_the_scheme(app, ctx):
     response = app.test_client().get("/api/v1/me")
     body = assert_problem(response, 401)
-    assert body["type"] == "urn:jifen:problem:unauthorized"
+    assert body["type"] == "urn:jifen:problem:bearer-token-missing"
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="jifen"'
 
 

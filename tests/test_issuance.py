@@ -16,7 +16,7 @@ from coupon_world import (
     wallet,
 )
 
-from app import communities, coupons, issuance, ledger
+from app import communities, coupon_tokens, coupons, issuance, ledger
 from app.earnings import Period, earnings_of
 from app.extensions import db
 from app.issuance import PeriodNotOver
@@ -180,8 +180,8 @@ def test_a_grant_run_issues_to_the_eligible_into_escrow(community, admin, make_m
     assert (coupon.points, coupon.points_remaining) == (100, 100)
     assert coupon.run_id == run.id and coupon.rule_id == rule.id
     assert coupon.period == str(last_month())
-    assert len(coupon.code) == coupons.CODE_LENGTH
-    assert set(coupon.code) <= set(coupons.CODE_ALPHABET)
+    assert len(coupon.code) == coupon_tokens.CODE_LENGTH
+    assert set(coupon.code) <= set(coupon_tokens.CODE_ALPHABET)
     assert coupon.expires_at == issuance.coupon_expiry(rule, coupon.issued_at)
     assert len(coupons_of(by_attendance)) == 1
     # Granted: minted from issuance into escrow; wallets untouched.

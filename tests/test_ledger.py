@@ -15,8 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from app import ledger
 from app.extensions import db
-from app.ledger import AlreadyReversed, InsufficientBalance, UnbalancedTransaction
-from app.problems import Conflict
+from app.ledger import (
+    AlreadyReversed,
+    InsufficientBalance,
+    ReversalOfReversal,
+    UnbalancedTransaction,
+)
 from models import (
     SOURCE_KINDS,
     Account,
@@ -448,7 +452,7 @@ def test_a_transaction_is_reversed_at_most_once(community, resident):
 
     assert caught.value.status == 409
     assert caught.value.type == "urn:jifen:problem:already-reversed"
-    assert f"already reversed by {first.id}" in caught.value.detail
+    assert str(first.id) in caught.value.detail
     assert balance(wallet(resident)) == 0
     assert count(LedgerTransaction, community) == 2
 
@@ -479,7 +483,7 @@ def test_the_database_refuses_a_second_reversal_when_the_check_is_bypassed(commu
 
 def test_a_reversal_cannot_be_reversed(community, resident):
     reversal = ledger.reverse(award(community, resident, 40), memo="undo")
-    with pytest.raises(Conflict, match="cannot itself be reversed") as caught:
+    with pytest.raises(ReversalOfReversal) as caught:
         ledger.reverse(reversal, memo="redo")
     assert caught.value.status == 409
     assert balance(wallet(resident)) == 0

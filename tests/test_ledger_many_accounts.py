@@ -76,7 +76,7 @@ def test_one_short_account_refuses_the_whole_post_and_writes_nothing(community, 
         )
 
     assert caught.value.extra == {"account_id": short.id}
-    assert f"Account {short.id} does not hold the 60 needed." == caught.value.detail
+    assert caught.value.detail == f"账户 {short.id} 余额不足 60。"
     assert balances(wallets) == [50] * len(wallets)
     assert balances([escrow]) == [0]
     assert (count(LedgerTransaction, community), count(LedgerEntry, community)) == before

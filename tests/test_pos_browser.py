@@ -15,7 +15,7 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from test_browser import CHROMIUM, CHROMIUM_ARGS, seeding, serving
 
-from app import communities, coupons, create_app, issuance, qr
+from app import communities, coupon_tokens, create_app, issuance, qr
 from app.earnings import last_month
 from app.extensions import db
 from models import Coupon, Redemption, RedemptionStatus, Role
@@ -69,7 +69,7 @@ def live_server(tmp_path):
             merchant_id=shop.id,
         )
         coupon = db.session.scalars(sa.select(Coupon).where(Coupon.member_id == resident.id)).one()
-        found = (coupon.id, coupons.coupon_token(coupon), coupon.code)
+        found = (coupon.id, coupon_tokens.coupon_token(coupon), coupon.code)
     with serving(app) as url:
         yield Server(url, app, *found)
 

@@ -1,5 +1,6 @@
 """The till's pages and their CSRF-protected JSON endpoints (session cookie)."""
 
+import csv
 import io
 
 import pytest
@@ -7,7 +8,7 @@ from coupon_world import issued_coupon
 from PIL import Image
 from test_pages import FreshContextClient, csrf_token, sign_in
 
-from app import coupons, qr
+from app import coupon_tokens, qr
 from app.extensions import db
 from models import Redemption, RedemptionStatus, Role
 
@@ -88,8 +89,9 @@ def test_preview_redeem_void_through_the_page_endpoints(
     assert till("/pos/redemptions/999999/void", key="void-3").status_code == 404
     active = client.get("/pos/history?status=active&since=2000-01-01&until=nonsense")
     assert "还没有销售记录" in active.get_data(as_text=True)
-    csv_text = client.get("/pos/redemptions.csv").get_data(as_text=True)
-    assert csv_text.splitlines()[1].split(",")[2] == "voided"
+    sales = list(csv.reader(io.StringIO(client.get("/pos/redemptions.csv").get_data(as_text=True))))
+    assert sales[0][:3] == ["编号", "时间", "状态"]
+    assert sales[1][2] == "已撤销"
 
 
 def frame(image: Image.Image) -> dict:
@@ -99,7 +101,7 @@ def frame(image: Image.Image) -> dict:
 
 
 def test_the_scan_endpoint_decodes_a_camera_frame(till, community, admin, resident):
-    token = coupons.coupon_token(issued_coupon(community, admin, resident))
+    token = coupon_tokens.coupon_token(issued_coupon(community, admin, resident))
     picture = Image.open(io.BytesIO(qr.png(token))).convert("L")
     shot = Image.new("L", (picture.width + 200, picture.height + 100), 255)
     shot.paste(picture, (100, 50))

@@ -1,5 +1,5 @@
-"""PostgreSQL records a redemption with one call to ``jifen_redeem`` (migration
-0006), SQLite through the ORM: both must write the same rows, and the function
+"""PostgreSQL records a redemption with one call to ``jifen_redeem`` (migrations
+0007, 0009), SQLite through the ORM: both must write the same rows, and the function
 must refuse what Python's checks would."""
 
 import pytest
@@ -9,6 +9,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app import ledger, paycodes, redemptions
 from app.extensions import db
+from app.ledger import InsufficientBalance
+from app.redemptions.writers import OrmWriter, PostgresWriter
 from models import (
     Account,
     AccountKind,
@@ -22,7 +24,10 @@ from models import (
 
 pytestmark = pytest.mark.postgres
 
-WRITERS = (redemptions.record_through_orm, redemptions.record_in_one_statement)
+
+def writers():
+    """The ORM writer (SQLite's) and the app's, which on PostgreSQL calls ``jifen_redeem``."""
+    return (OrmWriter().record, redemptions.writer().record)
 
 
 def balances(community_id) -> dict[str, int]:
@@ -84,7 +89,8 @@ def _spend_request(source, community, admin, resident, points) -> dict:
 def test_both_writers_write_the_same_rows(source, bill_fen, community, admin, make_member, cashier):
     """1,000 points: ¥15 spends 750 (a part), ¥20 spends all 1,000 (the coupon closes)."""
     results = []
-    for record in WRITERS:
+    assert isinstance(redemptions.writer(), PostgresWriter)
+    for record in writers():
         resident = make_member(community)
         request = _spend_request(source, community, admin, resident, 1000)
         found = redemptions.quote(cashier, bill_fen=bill_fen, _redeeming=True, **request)
@@ -107,7 +113,7 @@ def test_the_function_refuses_a_coupon_changed_since_it_was_read(
         .execution_options(synchronize_session=False)
     )
     with pytest.raises(IntegrityError) as refused:
-        redemptions.record_in_one_statement(found, cashier)
+        redemptions.writer().record(found, cashier)
     assert refused.value.orig.diag.constraint_name == "coupon_points_changed"
 
 
@@ -123,6 +129,6 @@ def test_the_function_refuses_to_overdraw_a_wallet(community, resident, cashier)
         .values(balance=40)
         .execution_options(synchronize_session=False)
     )
-    with pytest.raises(IntegrityError) as refused:
-        redemptions.record_in_one_statement(found, cashier)
-    assert refused.value.orig.diag.constraint_name == "insufficient_balance"
+    with pytest.raises(InsufficientBalance) as refused:
+        redemptions.writer().record(found, cashier)
+    assert refused.value.__cause__.orig.diag.constraint_name == "insufficient_balance"

@@ -1,5 +1,7 @@
 """Redemption at the till through the API: preview, redeem, void, refusals (design.md §6, §9)."""
 
+import csv
+import io
 from datetime import date, timedelta
 
 import pytest
@@ -7,7 +9,7 @@ import sqlalchemy as sa
 from coupon_world import balance, count, earn, escrow, issued_coupon, wallet
 from test_coupons_api import problem
 
-from app import communities, coupons, issuance, offers, paycodes
+from app import communities, coupon_tokens, coupons, issuance, offers, paycodes
 from app.extensions import db
 from app.reconciliation import reconcile
 from models import (
@@ -57,7 +59,7 @@ def test_preview_changes_nothing_and_redeem_stores_the_split(
     till, community, admin, resident, shop, cashier
 ):
     coupon = issued_coupon(community, admin, resident, points=1000)
-    token = coupons.coupon_token(coupon)
+    token = coupon_tokens.coupon_token(coupon)
     body = {"token": token, "bill_fen": 1500}
 
     preview = till.post("/redemptions/preview", json=body)
@@ -291,15 +293,21 @@ def test_welfare_and_zero_value_bills_have_nothing_to_redeem(
         json={"code": coupon.code, "bill_fen": 3000, "offer_id": welfare.id},
         key=True,
     )
-    assert "free" in problem(free, 422, "nothing-to-redeem")["detail"]
-    one_fen = till.post("/redemptions", json={"code": coupon.code, "bill_fen": 1}, key=True)
+    assert "免费" in problem(free, 422, "nothing-to-redeem")["detail"]
+    one_fen = till.post(
+        "/redemptions",
+        json={"code": coupon.code, "bill_fen": 1},
+        key=True,
+        headers={"Accept-Language": "en"},
+    )
     assert "less than one point" in problem(one_fen, 422, "nothing-to-redeem")["detail"]
     nothing_changed(community, coupon)
 
 
 def test_an_empty_wallet_has_nothing_to_redeem(till, community, resident):
     body = {"pay_code": paycodes.pay_code(resident).code, "bill_fen": 1000}
-    assert "no points" in problem(till.post("/redemptions", json=body, key=True), 422)["detail"]
+    refused = problem(till.post("/redemptions", json=body, key=True), 422, "nothing-to-redeem")
+    assert refused["detail"] == "居民已没有可用积分。"
     assert redemptions_in(community) == 0
 
 
@@ -318,7 +326,7 @@ def test_coupons_that_cannot_be_spent_here_are_refused(
     problem(till.post("/redemptions", json=body, key=True), 409, "coupon-revoked")
 
     expired = issued_coupon(community, admin, make_member(community))
-    token = coupons.coupon_token(expired)
+    token = coupon_tokens.coupon_token(expired)
     expired.expires_at = utcnow() - timedelta(seconds=1)
     expired.issued_at = utcnow() - timedelta(days=2)
     db.session.flush()
@@ -344,7 +352,7 @@ def test_coupons_that_cannot_be_spent_here_are_refused(
     foreign_community = make_community(award_approval_threshold=10**6)
     foreign_admin = make_member(foreign_community, Role.FUND_ADMIN)
     foreign = issued_coupon(foreign_community, foreign_admin, make_member(foreign_community))
-    body = {"token": coupons.coupon_token(foreign), "bill_fen": 100}
+    body = {"token": coupon_tokens.coupon_token(foreign), "bill_fen": 100}
     problem(till.post("/redemptions", json=body, key=True), 422, "coupon-of-another-community")
     assert redemptions_in(community) == 0
 
@@ -456,8 +464,9 @@ def test_void_after_the_window_or_settlement_or_by_others_is_refused(
     row.statement_id = None
     row.created_at = utcnow() - timedelta(minutes=app.config["REDEMPTION_VOID_MINUTES"] + 1)
     db.session.flush()
-    late = problem(till.post(f"/redemptions/{row.id}/void", key=True), 409, "void-window-closed")
-    assert "30 minutes" in late["detail"]
+    english = {"Accept-Language": "en"}
+    late = till.post(f"/redemptions/{row.id}/void", key=True, headers=english)
+    assert "30 minutes" in problem(late, 409, "void-window-closed")["detail"]
     db.session.expire_all()
     assert row.status == RedemptionStatus.ACTIVE
 
@@ -522,13 +531,28 @@ def test_history_filters_totals_pages_and_csv(till, api, community, admin, resid
     long_ago = till.get(path + f"?until={today - timedelta(days=30)}").json
     assert [item["id"] for item in long_ago["items"]] == [ids[2]]
 
-    csv_reply = till.get(path + "?format=csv&status=active")
+    english = {"Accept-Language": "en"}
+    csv_reply = till.get(path + "?format=csv&status=active", headers=english)
     assert csv_reply.mimetype == "text/csv"
-    lines = csv_reply.get_data(as_text=True).splitlines()
-    assert lines[0].startswith("id,created_at,status,bill_fen,discount_fen,points")
-    assert [line.split(",")[0] for line in lines[1:]] == [str(ids[2]), str(ids[1])]
-    assert lines[2].split(",")[2:8] == ["active", "1000", "100", "450", "900", "0"]
-    assert till.get(path + ".csv").get_data(as_text=True).count("\n") == 4
+    rows = list(csv.reader(io.StringIO(csv_reply.get_data(as_text=True))))
+    assert rows[0][:8] == [
+        "No.",
+        "Time",
+        "Status",
+        "Bill (¥)",
+        "Shop's discount (¥)",
+        "Points",
+        "Points value (¥)",
+        "Cash (¥)",
+    ]
+    assert [row[0] for row in rows[1:]] == [str(ids[2]), str(ids[1])]
+    assert rows[2][2:8] == ["Done", "10.00", "1.00", "450", "9.00", "0.00"]
+    made_at = db.session.get(Redemption, ids[1]).created_at
+    assert rows[2][1] == (made_at + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+    assert rows[2][9] == coupon.code
+    in_chinese = list(csv.reader(io.StringIO(till.get(path + ".csv").get_data(as_text=True))))
+    assert in_chinese[0][:3] == ["编号", "时间", "状态"]
+    assert len(in_chinese) == 4
 
     assert api.as_(admin).get(path).json["totals"]["count"] == 2
     problem(api.as_(resident).get(path), 403)

@@ -1,4 +1,4 @@
-"""The till's two-statement redemption on PostgreSQL (app/api/redemptions/till.py):
+"""The till's two-statement redemption on PostgreSQL (app/redemptions/till.py):
 it serves the plain success exactly as the general path would, and hands
 everything else to the general path having changed nothing."""
 
@@ -10,9 +10,9 @@ from coupon_world import issued_coupon
 from test_coupons_api import problem
 from test_redemption_statement import balances, written
 
-from app import coupons, idempotency, offers, redemptions
-from app.api.redemptions import till as till_path
+from app import coupon_tokens, coupons, idempotency, offers, redemptions
 from app.extensions import db
+from app.redemptions import till as till_path
 from models import Coupon, CouponStatus, IdempotencyKey, OfferKind, Redemption, utcnow
 
 pytestmark = pytest.mark.postgres
@@ -38,7 +38,10 @@ def only_the_till(monkeypatch):
 REQUESTS = {
     "code, part of the coupon": lambda coupon, offer: {"code": coupon.code, "bill_fen": 1500},
     "code, all of it": lambda coupon, offer: {"code": coupon.code.lower(), "bill_fen": 2500},
-    "QR token": lambda coupon, offer: {"token": coupons.coupon_token(coupon), "bill_fen": 800},
+    "QR token": lambda coupon, offer: {
+        "token": coupon_tokens.coupon_token(coupon),
+        "bill_fen": 800,
+    },
     "offer, capped": lambda coupon, offer: {
         "code": coupon.code,
         "bill_fen": 5000,
@@ -60,7 +63,7 @@ def test_the_till_and_the_general_path_write_the_same_rows_and_receipts(
             if path == "till":
                 patched.setattr(redemptions, "redeem", general_path_fails)
             else:
-                patched.setattr(till_path, "redeem", lambda _cursor: None)
+                patched.setattr(till_path.Till, "redeem", lambda _self, _asked, _render: None)
             coupon = issued_coupon(community, admin, make_member(community), points=1000)
             before = balances(community.id)
             made = till.post("/redemptions", json=REQUESTS[shape](coupon, offer), key=True)
@@ -92,7 +95,9 @@ def test_codes_tokens_and_offers_are_served_by_the_till(
     offer = offers.create_offer(shop, title="减五元", kind=OfferKind.LOW_COST, price_fen=500)
     by_code = till.post("/redemptions", json={"code": coupon.code, "bill_fen": 100}, key=True)
     by_token = till.post(
-        "/redemptions", json={"token": coupons.coupon_token(coupon), "bill_fen": 100}, key=True
+        "/redemptions",
+        json={"token": coupon_tokens.coupon_token(coupon), "bill_fen": 100},
+        key=True,
     )
     with_offer = till.post(
         "/redemptions",
@@ -119,7 +124,7 @@ def test_a_coupon_spent_between_read_and_write_goes_to_the_general_path(
 
     def spent_meanwhile(cursor, arguments):
         other = redemptions.quote(cashier, code=coupon.code, bill_fen=180, _redeeming=True)
-        redemptions.record_in_one_statement(other, cashier)
+        redemptions.writer().record(other, cashier)
         db.session.flush()
         return write(cursor, arguments)
 

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from models import WALLET_ROLES, Coupon, CouponStatus, utcnow
 
-from .. import coupons, paycodes, qr
+from .. import coupon_tokens, coupons, paycodes, qr
 from ..authz import Scope, authorize
 from ..extensions import db
 from ..money import points_value
@@ -104,7 +104,7 @@ def show_coupon(coupon_id: int):
             CouponStatus.REVOKED: _("This coupon was withdrawn by the community fund."),
             CouponStatus.REDEEMED: _("This coupon is used up."),
         }.get(coupon.status, _("This coupon has expired."))
-    token = coupons.coupon_token(coupon) if usable else None
+    token = coupon_tokens.coupon_token(coupon) if usable else None
     return render_template(
         "coupon.html",
         coupon=coupon,

@@ -12,71 +12,34 @@ import json
 from datetime import date
 from functools import wraps
 
-import marshmallow as ma
 import zxingcpp
-from flask import g, jsonify, render_template, request
-from flask_babel import lazy_gettext as _l
+from flask import Response, g, jsonify, render_template, request
 from flask_login import current_user, login_required
 from PIL import Image, UnidentifiedImageError
 
 from models import Redemption, RedemptionStatus, utcnow
 
 from .. import offers, redemptions
-from ..api.redemptions import csv_response, preview_of
-from ..api.redemptions.schemas import RedemptionIn
 from ..authz import Scope, authorize
 from ..extensions import db
 from ..idempotency import idempotent
 from ..money import format_fen
 from ..problems import InvalidInput, NotFound, Problem, handle_problem
+from ..redemptions import requests
 from . import blp
 
 #: Camera frames larger than this are refused before decoding.
 MAX_FRAME_BYTES = 2 * 1024 * 1024
 
-#: What the cashier reads when the till refuses, by problem slug.
-REFUSALS = {
-    "merchant-inactive": _l("This shop is not an active partner merchant."),
-    "bill-out-of-range": _l("Enter a bill between ¥0.01 and ¥100,000.00."),
-    "unknown-offer": _l("This offer does not exist."),
-    "offer-of-another-merchant": _l("This offer belongs to another shop."),
-    "offer-not-current": _l("This offer does not apply today."),
-    "coupon-not-valid-at-merchant": _l("This coupon cannot be used at this shop."),
-    "nothing-to-redeem": _l("Nothing to redeem: no points are needed for this bill."),
-    "coupon-expired": _l("This coupon has expired."),
-    "coupon-revoked": _l("This coupon was withdrawn by the community fund."),
-    "coupon-used-up": _l("This coupon is used up."),
-    "coupon-of-another-community": _l("This coupon belongs to another community."),
-    "unknown-coupon": _l("No such coupon. Check the code and try again."),
-    "invalid-coupon-token": _l("This is not a coupon QR code."),
-    "coupon-signature-invalid": _l("This coupon QR code is forged or damaged."),
-    "unknown-signing-key": _l("This coupon QR code is forged or damaged."),
-    "invalid-pay-code": _l("This pay-code is not valid. Ask the resident to show it again."),
-    "pay-code-expired": _l("This pay-code has expired. Ask the resident for a fresh one."),
-    "pay-code-used": _l("This pay-code was already used. Ask the resident for the next one."),
-    "pay-code-of-another-community": _l("This pay-code belongs to another community."),
-    "redemption-already-voided": _l("This redemption was already voided."),
-    "void-window-closed": _l("Too late to void: the time allowed has passed."),
-    "redemption-settled": _l("This redemption is already settled and cannot be voided."),
-    "coupon-closed": _l("The coupon has expired or was withdrawn; it cannot take points back."),
-    "insufficient-balance": _l("Not enough points. Scan again and check the amount."),
-    "invalid-input": _l("Please check the code and the amount."),
-}
-
-
-STATUS_LABELS = {
-    RedemptionStatus.ACTIVE: _l("Done"),
-    RedemptionStatus.VOIDED: _l("Voided"),
-}
-
 
 @blp.app_template_filter("redemption_status")
 def redemption_status(status: RedemptionStatus) -> str:
-    return STATUS_LABELS[status]
+    return redemptions.STATUS_LABELS[status]
 
 
 def json_problems(view):
-    """Refusals as problem+json with a translated ``message``, rolled back by the boundary."""
+    """Refusals as problem+json with the problem type's translated ``message``,
+    rolled back by the boundary."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -84,8 +47,7 @@ def json_problems(view):
             return view(*args, **kwargs)
         except Problem as error:
             response = handle_problem(error)
-            message = REFUSALS.get(error.slug) or REFUSALS["invalid-input"]
-            body = {**json.loads(response.get_data()), "message": str(message)}
+            body = {**json.loads(response.get_data()), "message": error.shown}
             response.set_data(json.dumps(body, ensure_ascii=False))
             return response
 
@@ -106,12 +68,7 @@ def cashier_only(view):
 
 
 def _request_fields() -> dict:
-    try:
-        return RedemptionIn().load(request.get_json(silent=True) or {})
-    except ma.ValidationError as error:
-        raise InvalidInput(
-            "The request has invalid fields; see errors.", errors={"json": error.messages}
-        ) from error
+    return requests.load(request.get_json(silent=True))
 
 
 def _shown(split_fields: dict) -> dict:
@@ -163,7 +120,7 @@ def pos_scan():
 @json_problems
 @cashier_only
 def pos_preview():
-    body = preview_of(redemptions.quote(g.actor, **_request_fields()))
+    body = redemptions.preview(redemptions.quote(g.actor, **_request_fields()))
     return jsonify({**body, "shown": _shown(body)})
 
 
@@ -242,4 +199,9 @@ def pos_history():
 @cashier_only
 def pos_history_csv():
     merchant = redemptions.cashier_merchant(g.actor)
-    return csv_response(merchant, redemptions.history_query(merchant, **_history_filters()))
+    query = redemptions.history_query(merchant, **_history_filters())
+    return Response(
+        redemptions.csv_text(query),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="sales-{merchant.id}.csv"'},
+    )

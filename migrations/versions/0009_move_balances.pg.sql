@@ -3,7 +3,9 @@
 -- app.ledger.post calls it for every posting on PostgreSQL, and jifen_redeem
 -- calls it for a redemption, so both move balances by the one rule: in
 -- account-id order (concurrent posts lock rows in one order and cannot
--- deadlock), every account of the community, and none below zero unless it
+-- deadlock; NO KEY UPDATE, as an UPDATE of the balance itself would lock, so
+-- it waits for nobody who only inserted entries referring to the account),
+-- every account of the community, and none below zero unless it
 -- may go negative. A refused move changes nothing and returns the refused
 -- account's id, so the caller's transaction stays usable; NULL means done.
 CREATE FUNCTION jifen_move_balances(
@@ -19,7 +21,7 @@ BEGIN
           JOIN unnest(p_account_ids, p_amounts) AS m(id, amount) ON m.id = a.id
          WHERE a.community_id = p_community_id
          ORDER BY a.id
-           FOR UPDATE OF a
+           FOR NO KEY UPDATE OF a
     LOOP
         IF NOT v_row.allowed THEN
             RETURN v_row.id;

@@ -7,7 +7,7 @@ from flask import Response, g, request
 
 from models import Coupon, Role
 
-from ... import coupons, qr, signing
+from ... import coupon_tokens, coupons, qr, signing
 from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import newest_first, page, page_schema
@@ -51,7 +51,7 @@ def shown(coupon: Coupon) -> dict:
         "rule_name": coupon.rule.name,
         "merchant_group_id": group.id if group else None,
         "merchant_group": group.name if group else None,
-        "token": coupons.coupon_token(coupon) if holder else None,
+        "token": coupon_tokens.coupon_token(coupon) if holder else None,
         "code": coupon.code if holder else None,
     }
 
@@ -80,7 +80,7 @@ def get_coupon(coupon):
 
 
 def _qr_response(coupon: Coupon, kind: str) -> Response:
-    token = coupons.coupon_token(coupon)
+    token = coupon_tokens.coupon_token(coupon)
     body, mimetype = qr.image(token, kind)
     response = Response(body, mimetype=mimetype)
     response.set_etag(hashlib.sha256(f"{kind}:{token}".encode()).hexdigest())

@@ -3,33 +3,9 @@ import marshmallow as ma
 from models import RedemptionStatus
 
 from ...pagination import PageArgs
+from ...redemptions.requests import RedemptionIn
 
-
-class RedemptionIn(ma.Schema):
-    token = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=400), metadata={"description": "scanned coupon QR"}
-    )
-    code = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=40), metadata={"description": "typed coupon code"}
-    )
-    pay_code = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=40), metadata={"description": "resident's 付款码"}
-    )
-    bill_fen = ma.fields.Integer(required=True, strict=True)
-    offer_id = ma.fields.Integer(strict=True, allow_none=True)
-    merchant_id = ma.fields.Integer(
-        strict=True,
-        allow_none=True,
-        metadata={"description": "optional; must be the cashier's own merchant"},
-    )
-
-    @ma.validates_schema
-    def _one_of(self, data, **_kwargs):
-        given = [name for name in ("token", "code", "pay_code") if name in data]
-        if len(given) != 1:
-            raise ma.ValidationError(
-                "Give exactly one of the scanned token, the typed code or the pay-code.", "token"
-            )
+__all__ = ["RedemptionIn"]
 
 
 class SplitOut(ma.Schema):
