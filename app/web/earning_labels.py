@@ -37,6 +37,10 @@ KIND_LABELS = {
     TransactionKind.DEDUCTION: _l("Deduction"),
     TransactionKind.ATTENDANCE_AWARD: _l("Activity"),
     TransactionKind.REVERSAL: _l("Correction"),
+    TransactionKind.REDEMPTION: _l("Spent at a shop"),
+    TransactionKind.COUPON_ISSUE: _l("Coupon issued"),
+    TransactionKind.COUPON_EXPIRY: _l("Coupon expired"),
+    TransactionKind.COUPON_REVOCATION: _l("Coupon withdrawn"),
 }
 
 #: A refused request, said for the person at the page (the API's detail is English).
