@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from activity_helpers import decode_png, decode_svg, make_activity, per_hour, pin_clock
-from conftest import unique
+from support.names import unique
 
 from app import checkin_codes
 from app.extensions import db

@@ -6,7 +6,9 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from conftest import TEST_CONFIG, ApiClient, unique
+from support.api import ApiClient
+from support.apps import TEST_CONFIG
+from support.names import unique
 
 from app import create_app
 from app.extensions import db

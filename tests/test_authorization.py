@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import ApiClient, unique
+from support.api import ApiClient
+from support.names import unique
 
 from app import auth, awards
 from app.authz import POLICY

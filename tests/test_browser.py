@@ -5,9 +5,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import TEST_CONFIG
 from flask_migrate import upgrade
 from playwright.sync_api import expect, sync_playwright
+from support.apps import TEST_CONFIG
 from werkzeug.serving import make_server
 
 from app import awards, communities, create_app

@@ -10,7 +10,9 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from conftest import TEST_CONFIG, ApiClient, unique
+from support.api import ApiClient
+from support.apps import TEST_CONFIG
+from support.names import unique
 
 from app import awards, create_app
 from app.demo import PASSWORD as DEMO_PASSWORD

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from conftest import TEST_CONFIG
 from coupon_world import decode_png, earn, make_rule
 from flask import Flask
 from playwright.sync_api import expect
+from support.apps import TEST_CONFIG
 from test_browser import phone_page, seeding, serving
 
 from app import coupons, create_app, issuance, paycodes

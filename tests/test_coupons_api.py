@@ -4,10 +4,10 @@ import base64
 
 import pytest
 import sqlalchemy as sa
-from conftest import ApiClient
 from coupon_world import count, decode_png, decode_svg, earn, escrow, last_month, spend
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from support.api import ApiClient
 
 from app import communities, coupons, paycodes
 from app.earnings import Period

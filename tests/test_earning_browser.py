@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 from activity_helpers import decode_png
-from conftest import TEST_CONFIG
 from flask_migrate import upgrade
 from playwright.sync_api import expect, sync_playwright
+from support.apps import TEST_CONFIG
 from test_browser import CHROMIUM, CHROMIUM_ARGS, phone_page
 from werkzeug.serving import make_server
 

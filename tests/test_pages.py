@@ -4,8 +4,8 @@ import contextvars
 import re
 
 import pytest
-from conftest import TEST_CONFIG
 from flask.testing import FlaskClient
+from support.apps import TEST_CONFIG
 
 from app import awards, create_app
 from app.extensions import db

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import TEST_CONFIG
 from coupon_world import earn, make_rule
 from flask import Flask
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
+from support.apps import TEST_CONFIG
 from test_browser import CHROMIUM, CHROMIUM_ARGS, seeding, serving
 
 from app import communities, coupons, create_app, issuance, qr
