@@ -19,6 +19,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from support.api import ApiClient
 from support.apps import app_on
 from support.names import unique
+from support.pages import page_client
 
 from app import communities
 from app.extensions import db
@@ -165,3 +166,9 @@ def make_member(ctx):
 @pytest.fixture
 def api(app, ctx):
     return ApiClient(app.test_client())
+
+
+@pytest.fixture
+def client(app, ctx):
+    """A page client: one browser, with cookies."""
+    return page_client(app)
