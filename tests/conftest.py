@@ -25,8 +25,8 @@ from app import communities
 from app.extensions import db
 from models import Role
 
-#: Fixtures shared by the coupon tests.
-pytest_plugins = ["coupon_world"]
+#: Fixtures of a community to test in, and the earning tests' clock.
+pytest_plugins = ["support.community", "support.clock"]
 
 DATABASE_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))

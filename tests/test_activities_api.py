@@ -6,8 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from activity_helpers import decode_png, decode_svg, make_activity, per_hour, pin_clock
+from support.activities import make_activity, per_hour
+from support.books import count
 from support.names import unique
+from support.qr import decode_png, decode_svg
 
 from app import checkin_codes
 from app.extensions import db
@@ -22,15 +24,6 @@ from models import (
 )
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return pin_clock(monkeypatch)
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def problem(response, status: int, slug: str | None = None) -> dict:
@@ -717,7 +710,7 @@ def test_check_in_qr_images_decode_to_the_exact_payload(s, clock):
     assert svg.mimetype == "image/svg+xml"
     assert png.headers["Cache-Control"] == "no-store"
     assert decode_png(png.data) == shown["url"]
-    assert decode_svg(svg.data) == shown["url"]
+    assert decode_svg(svg.get_data(as_text=True)) == shown["url"]
 
     clock.advance(seconds=30)
     previous = s.as_organizer.get(
@@ -739,7 +732,7 @@ def test_member_qr_images_decode_to_the_member_code(s):
     png = s.as_resident.get(f"/members/{s.resident.id}/code.png")
     svg = s.as_resident.get(f"/members/{s.resident.id}/code.svg")
     assert decode_png(png.data) == code["code"]
-    assert decode_svg(svg.data) == code["code"]
+    assert decode_svg(svg.get_data(as_text=True)) == code["code"]
 
 
 # --- lists and other communities --------------------------------------------------------------

@@ -6,17 +6,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from activity_helpers import decode_svg, make_activity, per_hour, pin_clock
+from support.activities import make_activity, per_hour
 from support.pages import page_client, sign_in, sign_out, submit
+from support.qr import decode_svg
 
 from app import activities, awards, checkin_codes
 from app.extensions import db
 from models import Activity, ActivityStatus, Attendance, AttendanceStatus, AuditEntry, Role
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return pin_clock(monkeypatch)
 
 
 @pytest.fixture
@@ -242,7 +238,7 @@ def test_member_code_page(client, world, make_member):
     assert "<h1>我的居民码</h1>" in page
     code = checkin_codes.member_code(world.resident)
     assert f'data-payload="{code}"' in page
-    assert decode_svg(client.get("/my-code.svg").data) == code
+    assert decode_svg(client.get("/my-code.svg").get_data(as_text=True)) == code
     make_member(world.community, Role.MERCHANT_STAFF, username="cashier-zhou")
     sign_out(client)
     sign_in(client, "cashier-zhou")
@@ -399,7 +395,7 @@ def test_the_screen_shows_the_code_and_its_qr(client, world, clock):
     assert data["checked_in"] == 1
     assert data["qr"] == f"/activities/{activity.id}/check-in-qr.svg?window={data['window']}"
     assert data["url"].endswith(f"/activities/{activity.id}/check-in?code={data['code']}")
-    assert decode_svg(client.get(data["qr"]).data) == data["url"]
+    assert decode_svg(client.get(data["qr"]).get_data(as_text=True)) == data["url"]
     assert (
         client.get(
             f"/activities/{activity.id}/check-in-qr.svg?window={code.window - 1}"

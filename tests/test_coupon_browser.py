@@ -4,11 +4,12 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import decode_png, earn, make_rule
 from flask import Flask
 from playwright.sync_api import expect
 from support.apps import app_on
 from support.browser import phone_page, seeding, serving, sign_in
+from support.coupons import earn, make_rule
+from support.qr import decode_png
 
 from app import coupons, issuance, paycodes
 from app.earnings import last_month

@@ -5,11 +5,12 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import decode_svg, earn, issued_coupon, last_month, make_rule, spend
+from support.coupons import earn, issued_coupon, make_rule, spend
 from support.pages import csrf_token, sign_in, sign_out
+from support.qr import decode_svg
 
 from app import communities, coupons, issuance, paycodes
-from app.earnings import LOCAL_TZ, Period
+from app.earnings import LOCAL_TZ, Period, last_month
 from app.extensions import db
 from models import IssuanceRule, IssuanceRun, Role, utcnow
 

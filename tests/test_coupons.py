@@ -4,17 +4,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import (
-    balance,
-    count,
-    earn,
-    escrow,
-    issued_coupon,
-    last_month,
-    make_rule,
-    spend,
-    wallet,
-)
+from support.books import balance, count, escrow, wallet
+from support.coupons import earn, issued_coupon, make_rule, spend
 
 from app import communities, coupons, issuance
 from app.coupons import (
@@ -24,6 +15,7 @@ from app.coupons import (
     IllegalCouponTransition,
     UnknownCoupon,
 )
+from app.earnings import last_month
 from app.extensions import db
 from app.problems import InvalidInput
 from app.reconciliation import reconcile

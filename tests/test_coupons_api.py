@@ -4,13 +4,15 @@ import base64
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import count, decode_png, decode_svg, earn, escrow, last_month, spend
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from support.api import ApiClient
+from support.books import count, escrow
+from support.coupons import earn, spend
+from support.qr import decode_png, decode_svg
 
 from app import communities, coupons, paycodes
-from app.earnings import Period
+from app.earnings import Period, last_month
 from app.extensions import db
 from app.reconciliation import reconcile
 from models import (

@@ -9,10 +9,12 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, count, earn, escrow, last_month, make_rule
+from support.books import balance, count, escrow
+from support.coupons import earn, make_rule
 from test_postgres import concurrently, new_member, post, unique
 
 from app import auth, communities, coupons, issuance, paycodes
+from app.earnings import last_month
 from app.extensions import db
 from app.reconciliation import reconcile
 from models import (

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from activity_helpers import decode_png
 from playwright.sync_api import expect
 from support.apps import app_on
 from support.browser import phone_page, phones, seeding, serving, sign_in
+from support.qr import decode_png
 
 from app import activities, awards, communities
 from app.extensions import db

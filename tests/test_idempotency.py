@@ -18,16 +18,6 @@ def community(make_community):
     return make_community()
 
 
-@pytest.fixture
-def admin(make_member, community):
-    return make_member(community, Role.FUND_ADMIN)
-
-
-@pytest.fixture
-def resident(make_member, community):
-    return make_member(community)
-
-
 def awards_path(community):
     return f"/communities/{community.slug}/awards"
 

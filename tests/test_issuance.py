@@ -4,20 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import (
-    balance,
-    count,
-    dated,
-    earn,
-    escrow,
-    in_period,
-    last_month,
-    make_rule,
-    wallet,
-)
+from support.books import balance, count, escrow, wallet
+from support.coupons import earn, in_period, make_rule
 
 from app import communities, coupons, issuance, ledger
-from app.earnings import Period, earnings_of
+from app.demo import dated
+from app.earnings import Period, earnings_of, last_month
 from app.extensions import db
 from app.issuance import PeriodNotOver
 from app.problems import Conflict, InvalidInput

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import earn, make_rule
 from flask import Flask
 from PIL import Image
 from playwright.sync_api import expect
 from support.apps import app_on
 from support.browser import chromium, seeding, serving, sign_in
+from support.coupons import earn, make_rule
 
 from app import communities, coupons, issuance, qr
 from app.earnings import last_month

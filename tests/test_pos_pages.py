@@ -3,8 +3,8 @@
 import io
 
 import pytest
-from coupon_world import issued_coupon
 from PIL import Image
+from support.coupons import issued_coupon
 from support.pages import csrf_token, sign_in
 
 from app import coupons, qr

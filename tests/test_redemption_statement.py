@@ -4,8 +4,8 @@ must refuse what Python's checks would."""
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import earn, issued_coupon
 from sqlalchemy.exc import IntegrityError
+from support.coupons import earn, issued_coupon
 
 from app import ledger, paycodes, redemptions
 from app.extensions import db

@@ -4,7 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, count, earn, escrow, issued_coupon, wallet
+from support.books import balance, count, escrow, wallet
+from support.coupons import earn, issued_coupon
 from test_coupons_api import problem
 
 from app import communities, coupons, issuance, offers, paycodes
@@ -25,11 +26,6 @@ from models import (
 )
 
 SPLIT = ("bill_fen", "discount_fen", "points", "points_value_fen", "cash_fen")
-
-
-@pytest.fixture
-def till(api, cashier):
-    return api.as_(cashier)
 
 
 def receivable(community, merchant):

@@ -1,0 +1,33 @@
+"""Reading the books as they are in the database: rows, balances, reconciliation."""
+
+import sqlalchemy as sa
+
+from app import ledger
+from app.extensions import db
+from app.reconciliation import reconcile
+from models import Account, AccountKind
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def balance(community, kind, **owner) -> int:
+    """The balance of the community's account of ``kind``, read from the database."""
+    account = ledger.ensure_account(community.id, kind, **owner)
+    return db.session.scalar(sa.select(Account.balance).where(Account.id == account.id))
+
+
+def wallet(member) -> int:
+    return balance(member.community, AccountKind.WALLET, member_id=member.id)
+
+
+def escrow(community) -> int:
+    return balance(community, AccountKind.COUPON_ESCROW)
+
+
+def reconciled(community):
+    """The community's reconciliation report, which must pass; a failure names its checks."""
+    report = reconcile(community)
+    assert report.ok, [check for check in report.checks if not check.ok]
+    return report
