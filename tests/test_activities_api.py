@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from support.activities import make_activity, per_hour
 from support.books import count
 from support.names import unique
+from support.problems import problem
 from support.qr import decode_png, decode_svg
 
 from app import checkin_codes
@@ -22,16 +23,6 @@ from models import (
     Role,
     TransactionKind,
 )
-
-PROBLEM = "application/problem+json"
-
-
-def problem(response, status: int, slug: str | None = None) -> dict:
-    assert response.status_code == status, response.get_json()
-    assert response.mimetype == PROBLEM
-    if slug is not None:
-        assert response.json["type"] == f"urn:jifen:problem:{slug}"
-    return response.json
 
 
 class Setting:

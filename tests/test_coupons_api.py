@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from support.api import ApiClient
 from support.books import count, escrow
 from support.coupons import earn, spend
+from support.problems import problem
 from support.qr import decode_png, decode_svg
 
 from app import communities, coupons, paycodes
@@ -24,8 +25,6 @@ from models import (
     Role,
     utcnow,
 )
-
-PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
@@ -51,14 +50,6 @@ def rule_body(**fields):
         "on_expiry": "wallet",
         **fields,
     }
-
-
-def problem(response, status, slug=None) -> dict:
-    assert response.status_code == status, response.get_json()
-    assert response.mimetype == PROBLEM
-    if slug:
-        assert response.json["type"] == f"urn:jifen:problem:{slug}"
-    return response.json
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ import pytest
 from support.api import ApiClient
 from support.apps import TEST_CONFIG
 from support.names import unique
+from support.problems import PROBLEM
 
 from app import create_app
 from app.extensions import db
 from models import Role
-
-PROBLEM = "application/problem+json"
 
 
 def assert_problem(response, status: int) -> dict:

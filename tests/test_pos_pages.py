@@ -6,12 +6,11 @@ import pytest
 from PIL import Image
 from support.coupons import issued_coupon
 from support.pages import csrf_token, sign_in
+from support.problems import PROBLEM
 
 from app import coupons, qr
 from app.extensions import db
 from models import Redemption, RedemptionStatus, Role
-
-PROBLEM = "application/problem+json"
 
 
 @pytest.fixture

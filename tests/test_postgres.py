@@ -6,8 +6,6 @@ or dropped.
 """
 
 import json
-import secrets
-import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +15,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from support.books import postings_of, transaction_count
+from support.concurrency import concurrently, invoke_reconcile, new_member, post
+from support.names import unique
+from support.problems import PROBLEM
 
 from app import auth, awards, communities, ledger
 from app.extensions import db
@@ -38,13 +40,6 @@ from models import (
 
 pytestmark = pytest.mark.postgres
 
-PROBLEM = "application/problem+json"
-
-
-def unique(prefix):
-    """A name no other test run uses: these tests commit, so nothing is rolled back."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
 
 @dataclass
 class Setup:
@@ -63,27 +58,6 @@ class Setup:
     @property
     def wallet(self):
         return self.account(AccountKind.WALLET, member_id=self.resident.id)
-
-
-def new_member(community, role=Role.RESIDENT, **fields):
-    return communities.create_member(
-        community,
-        username=unique(role.value),
-        password=secrets.token_urlsafe(12),  # nobody signs in: the API takes a token
-        display_name=role.value,
-        role=role,
-        **fields,
-    )
-
-
-def post(path, body, token):
-    """A request for :func:`concurrently`: POST ``body`` with ``token`` and a fresh key."""
-    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
-
-    def request(client):
-        return client.post(path, json=body, headers=headers)
-
-    return request
 
 
 def new_community(points=0) -> Setup:
@@ -113,30 +87,6 @@ def unit_totals(community_id) -> dict[str, int]:
         .group_by(Account.unit)
     ).all()
     return {unit.value: int(total) for unit, total in rows}
-
-
-def transaction_count(community_id, kind=None) -> int:
-    query = (
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(LedgerTransaction.community_id == community_id)
-    )
-    if kind is not None:
-        query = query.where(LedgerTransaction.kind == kind)
-    return db.session.scalar(query)
-
-
-def postings_of(award_id) -> int:
-    """Ledger transactions posted for this award."""
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(LedgerTransaction.reference == f"award:{award_id}")
-    )
-
-
-def invoke_reconcile(app, slug):
-    return app.test_cli_runner().invoke(args=["reconcile", "--community", slug])
 
 
 # ---------------------------------------------------------------------------
@@ -269,55 +219,10 @@ def test_a_transaction_posted_through_the_ledger_commits(pg):
 # concurrency through the HTTP API
 
 
-@dataclass
-class Reply:
-    status: int
-    content_type: str
-    headers: dict
-    body: bytes
-
-
-def concurrently(app, requests):
-    """Run each ``request(client)`` in its own thread with its own client, all released at once."""
-    barrier = threading.Barrier(len(requests))
-    replies: list[Reply | None] = [None] * len(requests)
-    errors: list[BaseException] = []
-
-    def work(index, request):
-        try:
-            client = app.test_client()
-            barrier.wait(timeout=30)
-            response = request(client)
-            replies[index] = Reply(
-                response.status_code,
-                response.content_type,
-                dict(response.headers),
-                response.get_data(),
-            )
-        except BaseException as error:  # reported in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=item) for item in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    if errors:
-        raise errors[0]
-    return replies
-
-
 def award_request(setup, points, key):
-    # Read here: the threads have no app context to load expired attributes in.
     path = f"/api/v1/communities/{setup.slug}/awards"
     body = {"member_id": setup.resident.id, "points": points, "reason": "并发扣减"}
-    headers = {"Authorization": f"Bearer {setup.token}", "Idempotency-Key": key}
-
-    def request(client):
-        return client.post(path, json=body, headers=headers)
-
-    return request
+    return post(path, body, setup.token, key)
 
 
 def test_concurrent_deductions_never_overdraw_the_wallet(pg):

@@ -4,13 +4,12 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-from support.books import balance, count, escrow, wallet
+from support.books import balance, count, escrow, reconciled, wallet
 from support.coupons import earn, issued_coupon
-from test_coupons_api import problem
+from support.problems import problem
 
 from app import communities, coupons, issuance, offers, paycodes
 from app.extensions import db
-from app.reconciliation import reconcile
 from models import (
     AccountKind,
     AuditEntry,
@@ -34,8 +33,7 @@ def receivable(community, merchant):
 
 def assert_reconciles(community):
     db.session.expire_all()
-    report = reconcile(community)
-    assert report.ok, [check for check in report.checks if not check.ok]
+    reconciled(community)
 
 
 def redemptions_in(community) -> int:

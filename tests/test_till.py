@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 from support.coupons import issued_coupon
-from test_coupons_api import problem
-from test_redemption_statement import balances, written
+from support.problems import problem
+from support.redemptions import balances, written
 
 from app import coupons, idempotency, offers, redemptions
 from app.api.redemptions import till as till_path

@@ -5,11 +5,32 @@ import sqlalchemy as sa
 from app import ledger
 from app.extensions import db
 from app.reconciliation import reconcile
-from models import Account, AccountKind
+from models import Account, AccountKind, LedgerTransaction
 
 
 def count(model, *where) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def transaction_count(community_id, kind=None) -> int:
+    """Ledger transactions in the community (of ``kind``)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(LedgerTransaction)
+        .where(LedgerTransaction.community_id == community_id)
+    )
+    if kind is not None:
+        query = query.where(LedgerTransaction.kind == kind)
+    return db.session.scalar(query)
+
+
+def postings_of(award_id) -> int:
+    """Ledger transactions posted for this award."""
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LedgerTransaction)
+        .where(LedgerTransaction.reference == f"award:{award_id}")
+    )
 
 
 def balance(community, kind, **owner) -> int:
