@@ -9,7 +9,6 @@ and keep to a community of their own.
 """
 
 import ipaddress
-import os
 import socket
 
 import pytest
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.orm import scoped_session, sessionmaker
 from support.api import ApiClient
-from support.apps import app_on
+from support.apps import DATABASE_URL, ON_POSTGRES, app_on
 from support.names import unique
 from support.pages import page_client
 
@@ -27,9 +26,6 @@ from models import Role
 
 #: Fixtures of a community to test in, and the earning tests' clock.
 pytest_plugins = ["support.community", "support.clock"]
-
-DATABASE_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
-ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
 
 
 def pytest_report_header(config):
@@ -172,3 +168,8 @@ def api(app, ctx):
 def client(app, ctx):
     """A page client: one browser, with cookies."""
     return page_client(app)
+
+
+@pytest.fixture
+def cli(app, ctx):
+    return app.test_cli_runner()

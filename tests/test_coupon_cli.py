@@ -21,11 +21,6 @@ from models import (
 )
 
 
-@pytest.fixture
-def cli(app, ctx):
-    return app.test_cli_runner()
-
-
 def reconciled(cli, community) -> str:
     result = cli.invoke(args=["reconcile", "--community", community.slug])
     assert result.exit_code == 0, result.output

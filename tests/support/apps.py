@@ -1,9 +1,16 @@
-"""The test configuration, and apps of their own for tests that need one."""
+"""The database the run targets, the test configuration, and apps of their own for
+tests that need one."""
 
+import os
 from contextlib import contextmanager
 
 from app import create_app
 from app.extensions import db
+
+#: The PostgreSQL database the run targets (``JIFEN_TEST_DATABASE_URL``), or None for a
+#: temporary SQLite file.
+DATABASE_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
+ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
 
 TEST_CONFIG = {
     "TESTING": True,
