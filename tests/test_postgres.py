@@ -15,8 +15,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from support.books import postings_of, transaction_count
+from support.books import balance_of, postings_of, transaction_count
 from support.concurrency import concurrently, invoke_reconcile, new_member, post
+from support.ledger_sql import raw_entry, raw_transaction
 from support.names import unique
 from support.problems import PROBLEM
 
@@ -76,10 +77,6 @@ def new_community(points=0) -> Setup:
     return Setup(community, admin, resident, token)
 
 
-def balance_of(account_id) -> int:
-    return db.session.scalar(sa.select(Account.balance).where(Account.id == account_id))
-
-
 def unit_totals(community_id) -> dict[str, int]:
     rows = db.session.execute(
         sa.select(Account.unit, sa.func.sum(Account.balance))
@@ -91,32 +88,6 @@ def unit_totals(community_id) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------
 # the deferred constraint trigger
-
-
-def raw_transaction(community_id, memo) -> int:
-    return db.session.execute(
-        sa.text(
-            "INSERT INTO ledger_transactions (community_id, kind, memo, created_at) "
-            "VALUES (:community_id, 'award', :memo, now()) RETURNING id"
-        ),
-        {"community_id": community_id, "memo": memo},
-    ).scalar_one()
-
-
-def raw_entry(community_id, transaction_id, account, amount):
-    db.session.execute(
-        sa.text(
-            "INSERT INTO ledger_entries (community_id, transaction_id, account_id, unit, amount) "
-            "VALUES (:community_id, :transaction_id, :account_id, :unit, :amount)"
-        ),
-        dict(
-            community_id=community_id,
-            transaction_id=transaction_id,
-            account_id=account.id,
-            unit=account.unit.value,
-            amount=amount,
-        ),
-    )
 
 
 def entries_of(transaction_id) -> int:
@@ -195,7 +166,7 @@ def test_balanced_raw_insert_commits(pg):
 
     assert transaction_count(community_id) == 1
     assert entries_of(txn_id) == 2
-    assert balance_of(wallet.id) == 70
+    assert balance_of(wallet) == 70
     assert reconcile(setup.community).ok
 
 
@@ -211,7 +182,7 @@ def test_a_transaction_posted_through_the_ledger_commits(pg):
         memo="mixed units",
     )
     db.session.commit()
-    assert balance_of(cash.id) == 5_000
+    assert balance_of(cash) == 5_000
     assert unit_totals(setup.community.id) == {"points": 0, "fen": 0}
 
 
@@ -227,8 +198,8 @@ def award_request(setup, points, key):
 
 def test_concurrent_deductions_never_overdraw_the_wallet(pg):
     setup = new_community(points=1000)
-    wallet_id = setup.wallet.id
-    assert balance_of(wallet_id) == 1000
+    wallet = setup.wallet
+    assert balance_of(wallet) == 1000
 
     replies = concurrently(pg, [award_request(setup, -25, str(uuid.uuid4())) for _ in range(64)])
 
@@ -239,7 +210,7 @@ def test_concurrent_deductions_never_overdraw_the_wallet(pg):
             assert reply.content_type == PROBLEM
             assert json.loads(reply.body)["type"] == "urn:jifen:problem:insufficient-balance"
     db.session.expire_all()
-    assert balance_of(wallet_id) == 0
+    assert balance_of(wallet) == 0
     posted = db.session.scalars(
         sa.select(Award.points).where(
             Award.community_id == setup.community.id, Award.status == AwardStatus.POSTED
@@ -275,7 +246,7 @@ def test_concurrent_retries_with_one_key_take_effect_once(pg):
     assert len(award_ids) == 1
     assert postings_of(award_ids[0]) == 1
     assert transaction_count(setup.community.id) == 1
-    assert balance_of(setup.wallet.id) == 10
+    assert balance_of(setup.wallet) == 10
     assert reconcile(setup.community).ok
 
 
@@ -335,5 +306,5 @@ def test_concurrent_retries_of_an_expired_key_take_effect_once(pg):
     assert {reply.status for reply in replies} == {201}, [r.body for r in replies]
     assert len({reply.body for reply in replies}) == 1
     assert replies[0].body != first.body
-    assert balance_of(setup.wallet.id) == 20
+    assert balance_of(setup.wallet) == 20
     assert transaction_count(setup.community.id) == 2
