@@ -9,34 +9,23 @@ and keep to a community of their own.
 """
 
 import ipaddress
-import os
 import socket
-import uuid
 
 import pytest
 import sqlalchemy as sa
-from flask import g, has_app_context
 from flask_migrate import upgrade
 from sqlalchemy.orm import scoped_session, sessionmaker
+from support.api import ApiClient
+from support.apps import DATABASE_URL, ON_POSTGRES, app_on
+from support.names import unique
+from support.pages import page_client
 
-from app import auth, communities, create_app
+from app import communities
 from app.extensions import db
 from models import Role
 
-#: Fixtures and helpers shared by the coupon tests.
-pytest_plugins = ["coupon_world"]
-
-DATABASE_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
-ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
-
-TEST_CONFIG = {
-    "TESTING": True,
-    "ARGON2_PROFILE": "CHEAPEST",
-    "RATELIMIT_ENABLED": False,
-    "SECRET_KEY": "test-secret-key",
-    # A fixed coupon signing key, so no test writes a key file into instance/.
-    "JIFEN_SIGNING_KEYS": "test-1:" + "A" * 43,
-}
+#: Fixtures of a community to test in, and the earning tests' clock.
+pytest_plugins = ["support.community", "support.clock"]
 
 
 def pytest_report_header(config):
@@ -85,12 +74,10 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(database_url):
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    with app_on(database_url) as app:
+        with app.app_context():
+            upgrade()
+        yield app
 
 
 @pytest.fixture(autouse=True)
@@ -119,17 +106,11 @@ def db_session(request, app):
 @pytest.fixture
 def committing_app(database_url):
     """An app whose commits are real, for triggers and concurrency (PostgreSQL)."""
-    app = create_app(
-        {
-            **TEST_CONFIG,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 70, "max_overflow": 0},
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    engine = {"pool_size": 70, "max_overflow": 0}
+    with app_on(database_url, SQLALCHEMY_ENGINE_OPTIONS=engine) as app:
+        yield app
+        with app.app_context():
+            db.session.remove()
 
 
 @pytest.fixture
@@ -143,10 +124,6 @@ def pg(committing_app):
 def ctx(app):
     with app.app_context():
         yield
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
@@ -182,48 +159,17 @@ def make_member(ctx):
     return make
 
 
-class ApiClient:
-    """The test client, speaking as one member with a bearer token."""
-
-    def __init__(self, client, token=None):
-        self.client = client
-        self.token = token
-
-    def as_(self, member) -> "ApiClient":
-        secret, _ = auth.issue_token(member)
-        db.session.flush()
-        return ApiClient(self.client, secret)
-
-    def request(self, method, path, *, json=None, key=None, headers=None):
-        headers = dict(headers or {})
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if key is True:
-            key = str(uuid.uuid4())
-        if key:
-            headers["Idempotency-Key"] = key
-        if has_app_context():
-            # The request reuses the test's app context, so its session and its
-            # ``g``. Commit what the test set up (a failed request rolls the
-            # session back) and start the request with an empty ``g``, as in
-            # production, so no caller is remembered from the last request.
-            db.session.commit()
-            g.__dict__.clear()
-        return self.client.open(f"/api/v1{path}", method=method, json=json, headers=headers)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, **kw):
-        return self.request("POST", path, **kw)
-
-    def patch(self, path, **kw):
-        return self.request("PATCH", path, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
-
-
 @pytest.fixture
 def api(app, ctx):
     return ApiClient(app.test_client())
+
+
+@pytest.fixture
+def client(app, ctx):
+    """A page client: one browser, with cookies."""
+    return page_client(app)
+
+
+@pytest.fixture
+def cli(app, ctx):
+    return app.test_cli_runner()

@@ -3,18 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from activity_helpers import make_activity, per_hour, pin_clock
+from support.activities import make_activity, per_hour
 
 from app import activities, checkin_codes
 from app.activities import Attendee
 from app.extensions import db
 from app.problems import InvalidInput
 from models import ActivityStatus, AttendanceStatus, CheckInMethod, Role
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return pin_clock(monkeypatch)
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from activity_helpers import decode_svg, make_activity, per_hour, pin_clock
-from test_pages import FreshContextClient, csrf_token, sign_in
+from support.activities import make_activity, per_hour
+from support.pages import page_client, sign_in, sign_out, submit
+from support.qr import decode_svg
 
 from app import activities, awards, checkin_codes
 from app.extensions import db
@@ -15,18 +16,8 @@ from models import Activity, ActivityStatus, Attendance, AttendanceStatus, Audit
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    return pin_clock(monkeypatch)
-
-
-@pytest.fixture
-def client(app, ctx):
-    return FreshContextClient(app, app.response_class, use_cookies=True)
-
-
-@pytest.fixture
 def other_client(app, ctx):
-    return FreshContextClient(app, app.response_class, use_cookies=True)
+    return page_client(app)
 
 
 class World:
@@ -46,12 +37,6 @@ def world(make_community, make_member):
 
 def page_of(response) -> str:
     return response.get_data(as_text=True)
-
-
-def post(client, path, data=None, token_from=None):
-    """POST a page form with the CSRF token of the page it is on."""
-    token = csrf_token(client.get(token_from or path))
-    return client.post(path, data={"csrf_token": token, **(data or {})})
 
 
 def flashes(page: str) -> list[str]:
@@ -102,30 +87,30 @@ def test_resident_signs_up_and_checks_in_with_the_typed_code(client, world, cloc
     assert "北新街东段" in detail and "50 积分" in detail
     assert "已报 0 人，共" not in detail and "已有 0 人参加，不限人数" in detail
 
-    signed = post(client, f"{detail_path}/signup", token_from=detail_path)
+    signed = submit(client, f"{detail_path}/signup", token_from=detail_path)
     assert signed.status_code == 302
     assert flashes(page_of(client.get(detail_path))) == ["报名成功，活动现场见！"]
 
-    wrong = post(client, f"{detail_path}/check-in", {"code": "ZZZZZZ"}, token_from=detail_path)
+    wrong = submit(client, f"{detail_path}/check-in", {"code": "ZZZZZZ"}, token_from=detail_path)
     assert wrong.status_code == 422
     assert "这不是本活动的签到码" in page_of(wrong)
     assert 'value="ZZZZZZ"' in page_of(wrong)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 0
 
     code = current_code(activity).lower()
-    done = post(client, f"{detail_path}/check-in", {"code": code}, token_from=detail_path)
+    done = submit(client, f"{detail_path}/check-in", {"code": code}, token_from=detail_path)
     assert done.status_code == 302
     assert done.headers["Location"] == detail_path
     after = page_of(client.get(detail_path))
     assert flashes(after) == ["签到成功，感谢您参加志愿服务！"]
     assert "签到时间：" in after
     assert "签退码" in after
-    again = post(client, f"{detail_path}/check-in", {"code": code}, token_from=detail_path)
+    again = submit(client, f"{detail_path}/check-in", {"code": code}, token_from=detail_path)
     assert again.status_code == 302
     assert flashes(page_of(client.get(detail_path))) == ["您之前已经签到过了。"]
 
     clock.advance(minutes=50)
-    out = post(
+    out = submit(
         client, f"{detail_path}/check-out", {"code": current_code(activity)}, token_from=detail_path
     )
     assert out.status_code == 302
@@ -146,7 +131,7 @@ def test_the_qr_link_opens_the_check_in_page_with_the_code(client, world, clock)
     page = page_of(client.get(path))
     assert "<h1>签到</h1>" in page
     assert 'value="AB2CD3"' in page
-    expired = post(client, f"/activities/{activity.id}/check-in", {"code": ""}, token_from=path)
+    expired = submit(client, f"/activities/{activity.id}/check-in", {"code": ""}, token_from=path)
     assert expired.status_code == 422
     assert "请输入组织者屏幕上显示的签到码。" in page_of(expired)
 
@@ -160,18 +145,18 @@ def test_refusals_are_explained_on_the_page(client, world, make_member, clock):
     detail_path = f"/activities/{activity.id}"
 
     assert "抱歉，这个活动的名额已满。" in page_of(client.get(detail_path))
-    post(client, f"{detail_path}/signup", token_from=detail_path)
+    submit(client, f"{detail_path}/signup", token_from=detail_path)
     assert flashes(page_of(client.get(detail_path))) == ["抱歉，这个活动的名额已满。"]
 
     clock.advance(minutes=5)
-    expired = post(client, f"{detail_path}/check-in", {"code": old}, token_from=detail_path)
+    expired = submit(client, f"{detail_path}/check-in", {"code": old}, token_from=detail_path)
     assert "签到码已过期" in page_of(expired)
-    out = post(
+    out = submit(
         client, f"{detail_path}/check-out", {"code": current_code(activity)}, token_from=detail_path
     )
     assert out.status_code == 302
     assert flashes(page_of(client.get(detail_path))) == ["还没有签到，无法签退。"]
-    post(client, f"{detail_path}/check-out", {"code": ""}, token_from=detail_path)
+    submit(client, f"{detail_path}/check-out", {"code": ""}, token_from=detail_path)
     assert flashes(page_of(client.get(detail_path))) == ["请输入组织者屏幕上显示的签到码。"]
 
 
@@ -182,14 +167,14 @@ def test_withdrawing_gives_the_place_back(client, world, clock):
     sign_in(client, "wang-ayi")
     detail_path = f"/activities/{activity.id}"
     assert "您已报名。" in page_of(client.get(detail_path))
-    post(client, f"{detail_path}/withdraw", token_from=detail_path)
+    submit(client, f"{detail_path}/withdraw", token_from=detail_path)
     page = page_of(client.get(detail_path))
     assert flashes(page) == ["已取消报名。"]
     assert activities.signup_of(activity, world.resident) is None
     activities.sign_up(activity, world.resident)
     activities.close(activity)
     db.session.flush()
-    post(client, f"{detail_path}/withdraw", token_from=detail_path)
+    submit(client, f"{detail_path}/withdraw", token_from=detail_path)
     assert flashes(page_of(client.get(detail_path))) == ["活动目前的状态不允许这样操作。"]
     assert activities.signup_of(activity, world.resident) is not None
 
@@ -253,9 +238,9 @@ def test_member_code_page(client, world, make_member):
     assert "<h1>我的居民码</h1>" in page
     code = checkin_codes.member_code(world.resident)
     assert f'data-payload="{code}"' in page
-    assert decode_svg(client.get("/my-code.svg").data) == code
+    assert decode_svg(client.get("/my-code.svg").get_data(as_text=True)) == code
     make_member(world.community, Role.MERCHANT_STAFF, username="cashier-zhou")
-    client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})
+    sign_out(client)
     sign_in(client, "cashier-zhou")
     assert client.get("/my-code").status_code == 404
 
@@ -274,7 +259,7 @@ def test_navigation_follows_the_role(client, other_client, world, make_member):
     wallet = ["我的积分券", "付款码", "合作商家", "居民码", "积分明细"]
     assert links(client) == ["首页", "活动", *wallet]
     assert links(other_client) == ["首页", "活动", *wallet, "新建活动"]
-    client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})
+    sign_out(client)
     sign_in(client, "cashier-zhou")
     assert links(client) == ["首页", "活动", "收银", "销售记录"]  # the till, for merchant staff
     assert "草稿和进行中的活动" in page_of(other_client.get("/activities"))
@@ -316,7 +301,7 @@ def test_organizer_creates_and_publishes_from_the_form(client, world):
     assert "<h1>新建活动</h1>" in form_page and "活动类别" in form_page
     assert "环境卫生整治" in form_page and "矛盾化解" in form_page
 
-    saved = post(client, "/activities/new", activity_form(publish="1"))
+    saved = submit(client, "/activities/new", activity_form(publish="1"))
 
     assert saved.status_code == 302
     activity = db.session.scalars(
@@ -335,7 +320,7 @@ def test_organizer_creates_and_publishes_from_the_form(client, world):
     ).all()
     assert audited == ["activity.create"]
 
-    draft = post(
+    draft = submit(
         client,
         "/activities/new",
         activity_form(
@@ -365,7 +350,7 @@ def test_organizer_creates_and_publishes_from_the_form(client, world):
 )
 def test_the_form_explains_what_is_wrong(client, world, fields, message):
     sign_in(client, "chen-org")
-    response = post(client, "/activities/new", activity_form(**fields))
+    response = submit(client, "/activities/new", activity_form(**fields))
     assert response.status_code == 422
     page = page_of(response)
     assert "请检查标出的内容。" in page
@@ -381,9 +366,9 @@ def test_publish_close_and_cancel_from_the_page(client, world, clock):
     detail_path = f"/activities/{activity.id}"
 
     for move, status in (("publish", "报名中"), ("close", "签到已结束"), ("cancel", "已取消")):
-        assert post(client, f"{detail_path}/{move}", token_from=detail_path).status_code == 302
+        assert submit(client, f"{detail_path}/{move}", token_from=detail_path).status_code == 302
         assert flashes(page_of(client.get(detail_path))) == [f"活动状态已更新为：{status}。"]
-    post(client, f"{detail_path}/publish", token_from="/activities")
+    submit(client, f"{detail_path}/publish", token_from="/activities")
     assert flashes(page_of(client.get(detail_path))) == ["活动目前的状态不允许这样操作。"]
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).status == ActivityStatus.CANCELLED
@@ -410,7 +395,7 @@ def test_the_screen_shows_the_code_and_its_qr(client, world, clock):
     assert data["checked_in"] == 1
     assert data["qr"] == f"/activities/{activity.id}/check-in-qr.svg?window={data['window']}"
     assert data["url"].endswith(f"/activities/{activity.id}/check-in?code={data['code']}")
-    assert decode_svg(client.get(data["qr"]).data) == data["url"]
+    assert decode_svg(client.get(data["qr"]).get_data(as_text=True)) == data["url"]
     assert (
         client.get(
             f"/activities/{activity.id}/check-in-qr.svg?window={code.window - 1}"
@@ -445,17 +430,17 @@ def test_attendance_check_in_review_and_finalize(client, world, make_member, clo
     page = page_of(client.get(path))
     assert "已报名、尚未签到" in page and "王阿姨" in page and "还没有人签到。" in page
 
-    scanned = post(client, path, {"member_code": checkin_codes.member_code(world.neighbour)})
+    scanned = submit(client, path, {"member_code": checkin_codes.member_code(world.neighbour)})
     assert scanned.status_code == 302
     assert flashes(page_of(client.get(path))) == ["李叔 已签到。"]
-    post(client, path, {"member_id": str(world.resident.id)})
+    submit(client, path, {"member_id": str(world.resident.id)})
     assert flashes(page_of(client.get(path))) == ["王阿姨 已签到。"]
-    post(client, path, {"member_id": str(world.resident.id)})
+    submit(client, path, {"member_id": str(world.resident.id)})
     assert flashes(page_of(client.get(path))) == ["王阿姨 之前已经签到了。"]
-    post(client, path, {"member_code": "JFM.1.2.XXXX"})
+    submit(client, path, {"member_code": "JFM.1.2.XXXX"})
     assert flashes(page_of(client.get(path))) == ["这不是本社区有效的居民码。"]
     for empty in ({}, {"member_id": "abc"}, {"member_id": "1", "member_code": "JFM.1.1.A"}):
-        post(client, path, empty)
+        submit(client, path, empty)
         assert flashes(page_of(client.get(path))) == ["请扫描或输入居民码。"]
 
     rows = page_of(client.get(path + "?partial=1"))
@@ -465,15 +450,15 @@ def test_attendance_check_in_review_and_finalize(client, world, make_member, clo
 
     by_member = {a.member_id: a for a in db.session.scalars(activities.attendance_list(activity))}
     neighbour_row = by_member[world.neighbour.id]
-    post(client, f"/attendances/{neighbour_row.id}/exclude", {"reason": ""}, token_from=path)
+    submit(client, f"/attendances/{neighbour_row.id}/exclude", {"reason": ""}, token_from=path)
     assert flashes(page_of(client.get(path))) == ["设为不计入时请填写原因。"]
-    post(
+    submit(
         client, f"/attendances/{neighbour_row.id}/exclude", {"reason": "提前离开"}, token_from=path
     )
     assert "不计入：提前离开" in page_of(client.get(path))
-    post(client, f"/attendances/{neighbour_row.id}/reinstate", token_from=path)
-    post(client, f"/attendances/{neighbour_row.id}/check-out", token_from=path)
-    post(
+    submit(client, f"/attendances/{neighbour_row.id}/reinstate", token_from=path)
+    submit(client, f"/attendances/{neighbour_row.id}/check-out", token_from=path)
+    submit(
         client,
         f"/attendances/{neighbour_row.id}/exclude",
         {"reason": "未参加清扫"},
@@ -484,15 +469,15 @@ def test_attendance_check_in_review_and_finalize(client, world, make_member, clo
     assert neighbour_row.status == AttendanceStatus.EXCLUDED
     assert neighbour_row.checked_out_at is not None
 
-    finalized = post(client, f"/activities/{activity.id}/finalize", token_from=path)
+    finalized = submit(client, f"/activities/{activity.id}/finalize", token_from=path)
     assert finalized.status_code == 302
     page = page_of(client.get(path))
     assert flashes(page) == ["积分已发放：共 1 人次，合计 40 积分。"]
     assert "积分已于" in page and "确认名单，发放积分" not in page
     assert "+40" in page and "不计入：未参加清扫" in page
-    post(client, f"/activities/{activity.id}/finalize", token_from=f"/activities/{activity.id}")
+    submit(client, f"/activities/{activity.id}/finalize", token_from=f"/activities/{activity.id}")
     assert flashes(page_of(client.get(path))) == ["积分已发放：共 0 人次，合计 0 积分。"]
-    post(client, f"/attendances/{neighbour_row.id}/reinstate", token_from=path)
+    submit(client, f"/attendances/{neighbour_row.id}/reinstate", token_from=path)
     assert flashes(page_of(client.get(path))) == ["活动目前的状态不允许这样操作。"]
     english = page_of(client.get(path, headers={"Accept-Language": "en"}))
     assert "Points were awarded on" in english
@@ -507,7 +492,7 @@ def test_finalize_refuses_open_per_hour_attendances_on_the_page(client, world, c
     sign_in(client, "chen-org")
     path = f"/activities/{activity.id}/attendance"
     assert "签退后计算积分" in page_of(client.get(path))
-    post(client, f"/activities/{activity.id}/finalize", token_from=path)
+    submit(client, f"/activities/{activity.id}/finalize", token_from=path)
     assert flashes(page_of(client.get(path))) == [
         "还有人没有签退。请先为他们签退，或把他们设为不计入。"
     ]

@@ -2,7 +2,7 @@
 
 import pytest
 import sqlalchemy as sa
-from conftest import unique
+from support.names import unique
 
 from app.extensions import db
 from models import AuditEntry, Community, Role

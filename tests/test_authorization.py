@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import ApiClient, unique
+from support.api import ApiClient, anonymous
+from support.books import count
+from support.names import unique
 
 from app import auth, awards
 from app.authz import POLICY
@@ -128,9 +130,6 @@ def world(make_community, make_member):
 def snapshot() -> dict:
     """Everything a write could change, read straight from the database."""
 
-    def count(model, *where):
-        return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
-
     models = (
         Community,
         Member,
@@ -175,7 +174,7 @@ def body_for(method: str, path: str, world: World):
 
 def client_for(api: ApiClient, app, world: World, role: str) -> ApiClient:
     if role == "anonymous":
-        return ApiClient(app.test_client())
+        return anonymous(app)
     return api.as_(world.actors[role])
 
 

@@ -1,30 +1,13 @@
 """A resident signs in with a real browser (headless Chromium) against a live server."""
 
-import threading
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
-from conftest import TEST_CONFIG
-from flask_migrate import upgrade
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
+from support.apps import app_on
+from support.browser import phone_page, seeding, serving
 
-from app import awards, communities, create_app
-from app.extensions import db
-from models import Role
+from app import awards
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -34,72 +17,14 @@ def live_server(tmp_path):
     The rolled-back transaction of the other tests cannot be shared with a
     server thread, so this one migrates and seeds a fresh SQLite file.
     """
-    app = create_app(
-        {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.sqlite"}
-    )
-    with seeding(app) as (community, fund_admin, resident):
-        for points, reason in ((600, "环境卫生整治"), (650, "调解邻里纠纷")):
-            awards.request_award(
-                community, resident, points=points, reason=reason, actor=fund_admin
-            )
-    with serving(app) as url:
-        yield url
-
-
-@contextmanager
-def seeding(app):
-    """Migrate ``app``'s database and add 北新社区 with its fund admin 张主任 and the
-    resident 王阿姨 (password ``password-1``); yield them to add more, then commit."""
-    with app.app_context():
-        upgrade()
-        community = communities.create_community("beixin", "北新社区")
-        people = [
-            communities.create_member(
-                community,
-                username=username,
-                password="password-1",
-                display_name=name,
-                role=role,
-            )
-            for username, name, role in (
-                ("fund-zhang", "张主任", Role.FUND_ADMIN),
-                ("wang-ayi", "王阿姨", Role.RESIDENT),
-            )
-        ]
-        yield community, *people
-        db.session.commit()
-
-
-@contextmanager
-def serving(app):
-    """Serve ``app`` on a free loopback port in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server")
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
-
-
-@contextmanager
-def phone_page(locale="zh-CN"):
-    """A phone-sized page in headless Chromium; a missing browser fails the test, never skips it."""
-    assert Path(CHROMIUM).exists(), f"the browser tests need Debian's chromium at {CHROMIUM}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+    with app_on(f"sqlite:///{tmp_path}/browser.sqlite") as app:
+        with seeding(app) as (community, fund_admin, resident):
+            for points, reason in ((600, "环境卫生整治"), (650, "调解邻里纠纷")):
+                awards.request_award(
+                    community, resident, points=points, reason=reason, actor=fund_admin
+                )
+        with serving(app) as url:
+            yield url
 
 
 def test_resident_signs_in_and_switches_to_english(live_server):

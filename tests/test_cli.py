@@ -10,7 +10,10 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from conftest import TEST_CONFIG, ApiClient, unique
+from support.api import ApiClient
+from support.apps import TEST_CONFIG
+from support.books import count
+from support.names import unique
 
 from app import awards, create_app
 from app.demo import PASSWORD as DEMO_PASSWORD
@@ -28,15 +31,6 @@ from models import (
     Member,
     Role,
 )
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
-
-
-@pytest.fixture
-def cli(app, ctx):
-    return app.test_cli_runner()
 
 
 def test_create_admin_makes_a_platform_admin_who_can_sign_in(app, cli):

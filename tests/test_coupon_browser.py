@@ -4,13 +4,14 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from conftest import TEST_CONFIG
-from coupon_world import decode_png, earn, make_rule
 from flask import Flask
 from playwright.sync_api import expect
-from test_browser import phone_page, seeding, serving
+from support.apps import app_on
+from support.browser import phone_page, seeding, serving, sign_in
+from support.coupons import earn, make_rule
+from support.qr import decode_png
 
-from app import coupon_tokens, create_app, issuance, paycodes
+from app import coupon_tokens, issuance, paycodes
 from app.earnings import last_month
 from app.extensions import db
 from models import Community, Coupon, utcnow
@@ -33,35 +34,24 @@ class Server:
 def live_server(tmp_path):
     """The app on loopback over a database of its own (the name tells conftest to stand aside):
     王阿姨 earned 650 points last month and holds last month's coupon."""
-    app = create_app(
-        {
-            **TEST_CONFIG,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/coupons.sqlite",
-            "PAY_CODE_WINDOW_SECONDS": WINDOW_SECONDS,
-        }
-    )
-    with seeding(app) as (community, admin, resident):
-        earn(resident, 650)
-        rule = make_rule(community, admin, name="月度积分券", tiers=[(300, 100), (600, 250)])
-        issuance.issue_coupons(rule, last_month(), actor=admin)
-        coupon = db.session.scalars(sa.select(Coupon).where(Coupon.member_id == resident.id)).one()
-        token = coupon_tokens.coupon_token(coupon)
-        coupon_id = coupon.id
-    with serving(app) as url:
-        yield Server(url, app, coupon_id, token)
-
-
-def sign_in(page, url):
-    page.goto(url + "/login")
-    page.get_by_label("用户名").fill("wang-ayi")
-    page.get_by_label("密码").fill("password-1")
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(url + "/home")
+    database_url = f"sqlite:///{tmp_path}/coupons.sqlite"
+    with app_on(database_url, PAY_CODE_WINDOW_SECONDS=WINDOW_SECONDS) as app:
+        with seeding(app) as (community, admin, resident):
+            earn(resident, 650)
+            rule = make_rule(community, admin, name="月度积分券", tiers=[(300, 100), (600, 250)])
+            issuance.issue_coupons(rule, last_month(), actor=admin)
+            coupon = db.session.scalars(
+                sa.select(Coupon).where(Coupon.member_id == resident.id)
+            ).one()
+            token = coupon_tokens.coupon_token(coupon)
+            coupon_id = coupon.id
+        with serving(app) as url:
+            yield Server(url, app, coupon_id, token)
 
 
 def test_a_resident_shows_a_coupon_full_screen_and_it_scans(live_server):
     with phone_page() as page:
-        sign_in(page, live_server.url)
+        sign_in(page, live_server.url, "wang-ayi")
         page.get_by_role("link", name="我的积分券").click()
 
         card = page.locator(".coupon-card")
@@ -84,7 +74,7 @@ def test_a_resident_shows_a_coupon_full_screen_and_it_scans(live_server):
 
 def test_the_pay_code_changes_by_itself_and_each_code_scans(live_server):
     with phone_page() as page:
-        sign_in(page, live_server.url)
+        sign_in(page, live_server.url, "wang-ayi")
         page.get_by_role("link", name="付款码").click()
         expect(page.get_by_role("heading", name="付款码")).to_be_visible()
         page.evaluate("window.stillThisPage = true")

@@ -4,9 +4,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, earn, escrow, in_period, last_month, make_rule, wallet
+from support.books import balance, escrow, wallet
+from support.coupons import earn, in_period, make_rule
 
 from app import coupons, issuance, signing
+from app.earnings import last_month
 from app.extensions import db
 from models import (
     AccountKind,
@@ -17,11 +19,6 @@ from models import (
     IssuanceRun,
     TransactionKind,
 )
-
-
-@pytest.fixture
-def cli(app, ctx):
-    return app.test_cli_runner()
 
 
 def reconciled(cli, community) -> str:

@@ -5,20 +5,16 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import decode_svg, earn, issued_coupon, last_month, make_rule, spend
-from test_pages import FreshContextClient, csrf_token, sign_in
+from support.coupons import earn, issued_coupon, make_rule, spend
+from support.pages import csrf_token, sign_in, sign_out
+from support.qr import decode_svg
 
 from app import communities, coupon_tokens, coupons, issuance, paycodes
-from app.earnings import LOCAL_TZ, Period
+from app.earnings import LOCAL_TZ, Period, last_month
 from app.extensions import db
 from models import IssuanceRule, IssuanceRun, Role, utcnow
 
 SVG = re.compile(r"<svg[^>]*class=\"qr\"[^>]*>.*?</svg>", re.S)
-
-
-@pytest.fixture
-def client(app, ctx):
-    return FreshContextClient(app, app.response_class, use_cookies=True)
 
 
 @pytest.fixture
@@ -358,7 +354,7 @@ def test_residents_and_platform_admins_do_not_get_admin_pages(
 ):
     sign_in(client, "wang-ayi")
     assert client.get(path).status_code == 403
-    client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})
+    sign_out(client)
     make_member(None, Role.PLATFORM_ADMIN, username="district-op")
     sign_in(client, "district-op")
     assert client.get(path).status_code == 403

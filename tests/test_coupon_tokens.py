@@ -7,8 +7,8 @@ import string
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from coupon_world import issued_coupon, spend
 from flask import current_app
+from support.coupons import issued_coupon, spend
 
 from app import communities, coupon_tokens, coupons, qr, signing
 from app.coupon_tokens import (

@@ -4,17 +4,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import (
-    balance,
-    count,
-    earn,
-    escrow,
-    issued_coupon,
-    last_month,
-    make_rule,
-    spend,
-    wallet,
-)
+from support.books import balance, count, escrow, reconciled, wallet
+from support.coupons import earn, issued_coupon, make_rule, spend
 
 from app import communities, coupon_tokens, coupons, issuance
 from app.coupon_tokens import CouponExpired
@@ -24,9 +15,9 @@ from app.coupons import (
     IllegalCouponTransition,
     UnknownCoupon,
 )
+from app.earnings import last_month
 from app.extensions import db
 from app.problems import InvalidInput
-from app.reconciliation import reconcile
 from models import (
     AccountKind,
     Coupon,
@@ -49,12 +40,6 @@ def postings(coupon) -> list[int]:
             .order_by(CouponPosting.id)
         )
     )
-
-
-def assert_reconciles(community) -> dict[str, int]:
-    report = reconcile(community)
-    assert report.ok, [check for check in report.checks if not check.ok]
-    return report.coupons
 
 
 # --- lifecycle ------------------------------------------------------------------------
@@ -92,7 +77,7 @@ def test_partial_redemption_keeps_escrow_in_step(community, admin, resident, sho
     assert postings(coupon) == [100, -30, -70]
     assert escrow(community) == 0
     assert balance(community, AccountKind.MERCHANT_RECEIVABLE, merchant_id=shop.id) == 100
-    assert assert_reconciles(community)["redeemed"] == 1
+    assert reconciled(community).coupons["redeemed"] == 1
     with pytest.raises(CouponUsedUp):
         coupons.check_usable(coupon)
 
@@ -170,7 +155,7 @@ def test_revoking_a_granted_coupon_returns_points_to_issuance(community, admin, 
     assert txn.kind == TransactionKind.COUPON_REVOCATION
     assert txn.actor_id == admin.id
     assert txn.memo.endswith(": 发错了")
-    assert assert_reconciles(community)["revoked"] == 1
+    assert reconciled(community).coupons["revoked"] == 1
     with pytest.raises(CouponRevoked):
         coupons.check_usable(coupon)
 
@@ -188,7 +173,7 @@ def test_revoking_a_converted_coupon_returns_the_rest_to_the_wallet(
     assert balance(community, AccountKind.MERCHANT_RECEIVABLE, merchant_id=shop.id) == 40
     assert escrow(community) == 0
     assert postings(coupon) == [100, -40, -60]
-    assert_reconciles(community)
+    reconciled(community)
 
 
 def test_a_coupon_is_revoked_once_and_only_while_open(community, admin, resident, shop):
@@ -203,7 +188,7 @@ def test_a_coupon_is_revoked_once_and_only_while_open(community, admin, resident
     with pytest.raises(IllegalCouponTransition):
         coupons.revoke_coupon(used, reason="已用完", actor=admin)
     assert escrow(community) == 0
-    assert_reconciles(community)
+    reconciled(community)
 
 
 # --- expiry ---------------------------------------------------------------------------
@@ -247,7 +232,7 @@ def test_expiry_moves_remaining_points_as_each_rule_says(community, admin, make_
     assert balance(community, AccountKind.EXPIRED) == 100
     assert escrow(community) == 100  # the coupon valid for 90 days
     assert postings(partial) == [100, -25, -75]
-    counts = assert_reconciles(community)
+    counts = reconciled(community).coupons
     assert counts == {"issued": 5, "open": 1, "redeemed": 0, "expired": 3, "revoked": 1}
     with pytest.raises(CouponExpired):
         coupons.check_usable(to_wallet)
@@ -282,7 +267,7 @@ def test_expiry_runs_over_every_community_in_batches(make_community, make_member
             LedgerTransaction.kind == TransactionKind.COUPON_EXPIRY,
         )
         assert expiries == 2  # three coupons, two per batch
-        assert_reconciles(place)
+        reconciled(place)
 
 
 def test_a_token_of_an_expired_coupon_is_refused_before_expiry_runs(community, admin, resident):

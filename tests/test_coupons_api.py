@@ -4,13 +4,16 @@ import base64
 
 import pytest
 import sqlalchemy as sa
-from conftest import ApiClient
-from coupon_world import count, decode_png, decode_svg, earn, escrow, last_month, spend
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from support.api import ApiClient
+from support.books import count, escrow
+from support.coupons import earn, spend
+from support.problems import problem
+from support.qr import decode_png, decode_svg
 
 from app import communities, coupon_tokens, coupons, paycodes
-from app.earnings import Period
+from app.earnings import Period, last_month
 from app.extensions import db
 from app.reconciliation import reconcile
 from models import (
@@ -22,8 +25,6 @@ from models import (
     Role,
     utcnow,
 )
-
-PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
@@ -49,14 +50,6 @@ def rule_body(**fields):
         "on_expiry": "wallet",
         **fields,
     }
-
-
-def problem(response, status, slug=None) -> dict:
-    assert response.status_code == status, response.get_json()
-    assert response.mimetype == PROBLEM
-    if slug:
-        assert response.json["type"] == f"urn:jifen:problem:{slug}"
-    return response.json
 
 
 @pytest.fixture

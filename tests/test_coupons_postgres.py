@@ -9,12 +9,14 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, count, earn, escrow, last_month, make_rule
-from test_postgres import concurrently, new_member, post, unique
+from support.books import balance, count, escrow, reconciled
+from support.concurrency import concurrently, new_member, post
+from support.coupons import earn, make_rule
+from support.names import unique
 
 from app import auth, communities, coupons, issuance, paycodes
+from app.earnings import last_month
 from app.extensions import db
-from app.reconciliation import reconcile
 from models import (
     AccountKind,
     Community,
@@ -46,8 +48,7 @@ def setup(residents=5):
 
 def assert_reconciles(community):
     db.session.expire_all()
-    report = reconcile(community)
-    assert report.ok, [check for check in report.checks if not check.ok]
+    reconciled(community)
     db.session.rollback()
 
 

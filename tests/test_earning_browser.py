@@ -3,20 +3,17 @@ a resident signs up and checks in with the code on the organizer's screen, the
 organizer finalizes, and the resident sees the points; in Chinese and English."""
 
 import re
-import threading
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from activity_helpers import decode_png
-from conftest import TEST_CONFIG
-from flask_migrate import upgrade
-from playwright.sync_api import expect, sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS, phone_page
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
+from support.apps import app_on
+from support.browser import phone_page, phones, seeding, serving, sign_in
+from support.qr import decode_png
 
-from app import activities, awards, communities, create_app
+from app import activities, awards, communities
 from app.extensions import db
 from models import Activity, ActivityCategory, Role, utcnow
 
@@ -36,62 +33,42 @@ def live_server(tmp_path):
 
     A factory, so a test can pass its own configuration.
     """
-    stack = []
+    with ExitStack() as stack:
 
-    def serve(**config) -> Served:
-        app = create_app(
-            {
-                **TEST_CONFIG,
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/earning.sqlite",
-                **config,
-            }
+        def serve(**config) -> Served:
+            app = stack.enter_context(app_on(f"sqlite:///{tmp_path}/earning.sqlite", **config))
+            activity_id = seed(app)
+            return Served(stack.enter_context(serving(app)), app, activity_id)
+
+        yield serve
+
+
+def seed(app) -> int:
+    """北新社区 (see :func:`seeding`), with its organizer 陈晓, 100 points for 王阿姨,
+    and an activity open for check-in now."""
+    with seeding(app) as (community, fund_admin, resident):
+        organizer = communities.create_member(
+            community,
+            username="chen-org",
+            password="password-1",
+            display_name="陈晓",
+            role=Role.ORGANIZER,
         )
-        with app.app_context():
-            upgrade()
-            activity_id = seed()
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="live-server")
-        thread.start()
-        stack.append((server, thread, app))
-        return Served(f"http://127.0.0.1:{server.server_port}", app, activity_id)
-
-    yield serve
-    for server, thread, app in stack:
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
-
-
-def seed() -> int:
-    community = communities.create_community("beixin", "北新社区")
-    people = {}
-    for username, name, role in (
-        ("chen-org", "陈晓", Role.ORGANIZER),
-        ("fund-zhang", "张主任", Role.FUND_ADMIN),
-        ("wang-ayi", "王阿姨", Role.RESIDENT),
-    ):
-        people[username] = communities.create_member(
-            community, username=username, password="password-1", display_name=name, role=role
+        awards.request_award(community, resident, points=100, reason="绿化美化", actor=fund_admin)
+        now = utcnow()
+        activity = activities.create_activity(
+            community,
+            actor=organizer,
+            title="北新街清扫",
+            category=ActivityCategory.ENVIRONMENT,
+            starts_at=now - timedelta(minutes=10),
+            ends_at=now + timedelta(hours=2),
+            points=50,
+            place="北新街东段",
         )
-    awards.request_award(
-        community, people["wang-ayi"], points=100, reason="绿化美化", actor=people["fund-zhang"]
-    )
-    now = utcnow()
-    activity = activities.create_activity(
-        community,
-        actor=people["chen-org"],
-        title="北新街清扫",
-        category=ActivityCategory.ENVIRONMENT,
-        starts_at=now - timedelta(minutes=10),
-        ends_at=now + timedelta(hours=2),
-        points=50,
-        place="北新街东段",
-    )
-    activities.publish(activity)
-    db.session.commit()
-    return activity.id
+        activities.publish(activity)
+        db.session.flush()
+        return activity.id
 
 
 WORDS = {
@@ -138,39 +115,12 @@ WORDS = {
 }
 
 
-def sign_in(page, base, username, words):
-    page.goto(base + "/login")
-    page.get_by_label(words["username"]).fill(username)
-    page.get_by_label(words["password"]).fill("password-1")
-    page.get_by_role("button", name=words["sign_in"]).click()
-    expect(page).to_have_url(base + "/home")
-
-
-@contextmanager
-def two_phones(locale):
-    """The organizer's phone and the resident's: two browser contexts, nothing shared."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        contexts = [
-            browser.new_context(viewport={"width": 390, "height": 844}, locale=locale)
-            for _phone in range(2)
-        ]
-        try:
-            yield tuple(context.new_page() for context in contexts)
-        finally:
-            for context in contexts:
-                context.close()
-            browser.close()
-
-
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_resident_checks_in_by_typed_code_and_sees_the_points(live_server, language):
     words = WORDS[language]
     served = live_server()
     base, activity_path = served.url, f"/activities/{served.activity_id}"
-    with two_phones(words["locale"]) as (organizer, resident):
+    with phones(2, words["locale"]) as (organizer, resident):
         sign_in(organizer, base, "chen-org", words)
         organizer.goto(base + activity_path + "/screen")
         code = organizer.locator(".screen-code").inner_text().strip()

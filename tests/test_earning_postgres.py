@@ -12,11 +12,12 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from test_postgres import concurrently, invoke_reconcile, new_member, unique
+from support.books import reconciled
+from support.concurrency import concurrently, invoke_reconcile, new_member
+from support.names import unique
 
 from app import activities, auth, checkin_codes, communities
 from app.extensions import db
-from app.reconciliation import reconcile
 from models import (
     Activity,
     ActivityCategory,
@@ -107,8 +108,7 @@ def attendance_awards(community_id) -> list[int]:
 
 def assert_reconciles(app, place: Place) -> None:
     db.session.expire_all()
-    report = reconcile(place.community)
-    assert report.ok, report.checks
+    reconciled(place.community)
     db.session.rollback()
     result = invoke_reconcile(app, place.community.slug)
     assert result.exit_code == 0, result.output

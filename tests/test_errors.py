@@ -1,13 +1,14 @@
 """One error body for the whole API (RFC 9457), and the published contract."""
 
 import pytest
-from conftest import TEST_CONFIG, ApiClient, unique
+from support.api import ApiClient
+from support.apps import TEST_CONFIG
+from support.names import unique
+from support.problems import PROBLEM
 
 from app import create_app
 from app.extensions import db
 from models import Role
-
-PROBLEM = "application/problem+json"
 
 
 def assert_problem(response, status: int) -> dict:

@@ -5,12 +5,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from support.books import postings_of, transaction_count, wallet
+from support.problems import PROBLEM
 
 from app.extensions import db
-from app.ledger import ensure_account
-from models import AccountKind, Award, IdempotencyKey, LedgerTransaction, Role, utcnow
-
-PROBLEM = "application/problem+json"
+from models import Award, IdempotencyKey, Role, utcnow
 
 
 @pytest.fixture
@@ -18,44 +17,13 @@ def community(make_community):
     return make_community()
 
 
-@pytest.fixture
-def admin(make_member, community):
-    return make_member(community, Role.FUND_ADMIN)
-
-
-@pytest.fixture
-def resident(make_member, community):
-    return make_member(community)
-
-
 def awards_path(community):
     return f"/communities/{community.slug}/awards"
-
-
-def wallet_balance(member) -> int:
-    return ensure_account(member.community_id, AccountKind.WALLET, member_id=member.id).balance
 
 
 def award_count(community) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(Award).where(Award.community_id == community.id)
-    )
-
-
-def transaction_count(community) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(LedgerTransaction.community_id == community.id)
-    )
-
-
-def postings_of(award_id) -> int:
-    """Ledger transactions posted for this award."""
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(LedgerTransaction.reference == f"award:{award_id}")
     )
 
 
@@ -88,8 +56,8 @@ def test_a_value_moving_write_needs_a_key(api, community, admin, resident, key):
     assert response.json["status"] == 400
     assert "Idempotency-Key" in response.json["detail"]
     assert award_count(community) == 0
-    assert transaction_count(community) == 0
-    assert wallet_balance(resident) == 0
+    assert transaction_count(community.id) == 0
+    assert wallet(resident) == 0
 
 
 def test_a_key_of_255_characters_is_accepted(api, community, admin, resident):
@@ -99,7 +67,7 @@ def test_a_key_of_255_characters_is_accepted(api, community, admin, resident):
         key="k" * 255,
     )
     assert response.status_code == 201, response.json
-    assert wallet_balance(resident) == 10
+    assert wallet(resident) == 10
 
 
 def test_same_key_and_body_replays_the_first_response(api, community, admin, resident):
@@ -119,9 +87,9 @@ def test_same_key_and_body_replays_the_first_response(api, community, admin, res
         assert replay.headers["Idempotent-Replayed"] == "true"
     award_id = first.json["id"]
     assert award_count(community) == 1
-    assert transaction_count(community) == 1
+    assert transaction_count(community.id) == 1
     assert postings_of(award_id) == 1
-    assert wallet_balance(resident) == 120
+    assert wallet(resident) == 120
     assert stored_keys(admin, "retry-me") == 1
 
 
@@ -144,7 +112,7 @@ def test_the_body_is_compared_as_json_not_as_bytes(api, community, admin, reside
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_data() == first.get_data()
     assert award_count(community) == 1
-    assert wallet_balance(resident) == 7
+    assert wallet(resident) == 7
 
 
 @pytest.mark.parametrize(
@@ -167,7 +135,7 @@ def test_same_key_with_another_body_is_a_conflict(api, community, admin, residen
     assert reused.json["type"] == "urn:jifen:problem:idempotency-key-reused"
     assert "different request" in reused.json["detail"]
     assert award_count(community) == 1
-    assert wallet_balance(resident) == 120
+    assert wallet(resident) == 120
     # The first response is still what the key replays.
     again = client.post(awards_path(community), json=body, key="one-request")
     assert again.get_data() == first.get_data()
@@ -190,7 +158,7 @@ def test_same_key_on_another_path_is_a_conflict(api, community, make_member, adm
 
     assert rejected.status_code == 409
     assert rejected.json["type"] == "urn:jifen:problem:idempotency-key-reused"
-    assert wallet_balance(resident) == 500
+    assert wallet(resident) == 500
 
 
 def test_keys_are_per_caller(api, community, make_member, admin, resident):
@@ -211,7 +179,7 @@ def test_keys_are_per_caller(api, community, make_member, admin, resident):
     assert len({mine.json["id"], theirs.json["id"], other_body.json["id"]}) == 3
     assert theirs.json["requested_by_id"] == other_admin.id
     assert award_count(community) == 3
-    assert wallet_balance(resident) == 30 + 30 + 45
+    assert wallet(resident) == 30 + 30 + 45
 
 
 def test_a_failed_request_stores_nothing_and_may_be_retried(api, community, admin, resident):
@@ -225,8 +193,8 @@ def test_a_failed_request_stores_nothing_and_may_be_retried(api, community, admi
     assert refused.json["type"] == "urn:jifen:problem:insufficient-balance"
     assert stored_keys(admin, "deduct-50") == 0
     assert award_count(community) == 0
-    assert transaction_count(community) == 0
-    assert wallet_balance(resident) == 0
+    assert transaction_count(community.id) == 0
+    assert wallet(resident) == 0
 
     # A retry while it still cannot succeed fails the same way, not as a replay.
     again = client.post(awards_path(community), json=deduction, key="deduct-50")
@@ -243,14 +211,14 @@ def test_a_failed_request_stores_nothing_and_may_be_retried(api, community, admi
     assert "Idempotent-Replayed" not in retried.headers
     assert retried.json["points"] == -50
     assert retried.json["status"] == "posted"
-    assert wallet_balance(resident) == 30
+    assert wallet(resident) == 30
     assert stored_keys(admin, "deduct-50") == 1
     assert award_count(community) == 2
     # From now on the key replays the success.
     replay = client.post(awards_path(community), json=deduction, key="deduct-50")
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_data() == retried.get_data()
-    assert wallet_balance(resident) == 30
+    assert wallet(resident) == 30
 
 
 def test_a_key_lives_for_the_configured_hours(api, app, community, admin, resident):
@@ -291,7 +259,7 @@ def test_an_expired_key_is_treated_as_new(api, community, admin, resident, same_
     assert "Idempotent-Replayed" not in later.headers
     assert later.json["id"] != first.json["id"]
     assert award_count(community) == 2
-    assert wallet_balance(resident) == (20 if same_body else 25)
+    assert wallet(resident) == (20 if same_body else 25)
     # The key now stands for the new request, for a fresh lifetime.
     row = db.session.execute(
         sa.select(IdempotencyKey).where(IdempotencyKey.member_id == admin.id)

@@ -4,20 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import (
-    balance,
-    count,
-    dated,
-    earn,
-    escrow,
-    in_period,
-    last_month,
-    make_rule,
-    wallet,
-)
+from support.books import balance, count, escrow, reconciled, wallet
+from support.coupons import earn, in_period, make_rule
 
 from app import communities, coupon_tokens, coupons, issuance, ledger
-from app.earnings import Period, earnings_of
+from app.demo import dated
+from app.earnings import Period, earnings_of, last_month
 from app.extensions import db
 from app.issuance import PeriodNotOver
 from app.problems import Conflict, InvalidInput
@@ -40,12 +32,6 @@ def coupons_of(member) -> list[Coupon]:
             sa.select(Coupon).where(Coupon.member_id == member.id).order_by(Coupon.id)
         )
     )
-
-
-def assert_reconciles(community):
-    report = reconcile(community)
-    assert report.ok, [check for check in report.checks if not check.ok]
-    return report
 
 
 # --- periods and earnings -------------------------------------------------------------
@@ -205,7 +191,7 @@ def test_a_grant_run_issues_to_the_eligible_into_escrow(community, admin, make_m
     assert sorted(shares) == sorted(
         (c.id, 100) for c in coupons_of(eligible) + coupons_of(by_attendance)
     )
-    report = assert_reconciles(community)
+    report = reconciled(community)
     assert report.coupons == {"issued": 2, "open": 2, "redeemed": 0, "expired": 0, "revoked": 0}
 
 
@@ -225,7 +211,7 @@ def test_a_second_run_of_the_same_rule_and_period_issues_nothing(community, admi
     earn(resident, 300, at=in_period(last_month().previous()))
     assert issuance.issue_coupons(rule, last_month().previous()).issued == 1
     assert len(coupons_of(resident)) == 3
-    assert_reconciles(community)
+    reconciled(community)
 
 
 def test_tiers_give_the_highest_tier_reached(community, admin, make_member):
@@ -314,7 +300,7 @@ def test_a_convert_run_moves_points_out_of_wallets(community, admin, make_member
     assert escrow(community) == 100
     assert balance(community, AccountKind.ISSUANCE) == issuance_before
     assert coupons_of(spent) == []
-    assert_reconciles(community)
+    reconciled(community)
 
 
 def test_a_convert_batch_rechecks_wallets_it_has_locked(community, admin, make_member, monkeypatch):
@@ -333,7 +319,7 @@ def test_a_convert_batch_rechecks_wallets_it_has_locked(community, admin, make_m
 
     assert (run.issued, run.skipped) == (0, 1)
     assert wallet(resident) == 200
-    assert_reconciles(community)
+    reconciled(community)
 
 
 def test_runs_are_batched_one_ledger_transaction_each(community, admin, make_member, monkeypatch):
@@ -355,7 +341,7 @@ def test_runs_are_batched_one_ledger_transaction_each(community, admin, make_mem
         .order_by(LedgerTransaction.id)
     ).all()
     assert references == [f"issuance-run:{run.id}:{n}" for n in (1, 2, 3)]
-    assert_reconciles(community)
+    reconciled(community)
 
 
 def test_a_taken_code_is_replaced(community, admin, make_member, monkeypatch):
@@ -384,7 +370,7 @@ def test_reconciliation_notices_a_coupon_that_disagrees_with_escrow(community, a
     earn(resident, 300)
     issuance.issue_coupons(make_rule(community, admin), last_month())
     [coupon] = coupons_of(resident)
-    assert_reconciles(community)
+    reconciled(community)
 
     db.session.execute(
         sa.update(Coupon)

@@ -2,13 +2,12 @@
 the balances move a chunk at a time, with the same guarantees as one by one."""
 
 import pytest
-import sqlalchemy as sa
+from support.books import balances_of, count_in
 
 from app import ledger
 from app.communities import wallet_of
-from app.extensions import db
 from app.ledger import InsufficientBalance
-from models import Account, AccountKind, LedgerEntry, LedgerTransaction, TransactionKind
+from models import AccountKind, LedgerEntry, LedgerTransaction, TransactionKind
 
 MANY = ledger.SET_BASED_CHUNK * 2 + 7  # more than one chunk, and a partial one
 
@@ -17,20 +16,6 @@ MANY = ledger.SET_BASED_CHUNK * 2 + 7  # more than one chunk, and a partial one
 def wallets(community, make_member):
     members = [make_member(community) for _ in range(MANY)]
     return [wallet_of(member) for member in members]
-
-
-def balances(accounts) -> list[int]:
-    ids = [account.id for account in accounts]
-    found = dict(
-        db.session.execute(sa.select(Account.id, Account.balance).where(Account.id.in_(ids))).all()
-    )
-    return [found[account_id] for account_id in ids]
-
-
-def count(model, community) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(model).where(model.community_id == community.id)
-    )
 
 
 def test_many_accounts_take_the_set_based_path(community, wallets, monkeypatch):
@@ -48,8 +33,8 @@ def test_many_accounts_take_the_set_based_path(community, wallets, monkeypatch):
     )
 
     assert one_by_one == []
-    assert balances(wallets) == amounts
-    assert balances([issuance]) == [-sum(amounts)]
+    assert balances_of(*wallets) == amounts
+    assert balances_of(issuance) == [-sum(amounts)]
     assert wallets[0].balance == 1  # the loaded account was expired, and reads afresh
     assert len(txn.entries) == len(wallets) + 1
 
@@ -65,7 +50,7 @@ def test_one_short_account_refuses_the_whole_post_and_writes_nothing(community, 
     escrow = ledger.ensure_account(community.id, AccountKind.COUPON_ESCROW)
     short = wallets[-3]
     legs = [(wallet, -40) for wallet in wallets if wallet is not short] + [(short, -60)]
-    before = (count(LedgerTransaction, community), count(LedgerEntry, community))
+    before = (count_in(LedgerTransaction, community), count_in(LedgerEntry, community))
 
     with pytest.raises(InsufficientBalance) as caught:
         ledger.post(
@@ -77,9 +62,9 @@ def test_one_short_account_refuses_the_whole_post_and_writes_nothing(community, 
 
     assert caught.value.extra == {"account_id": short.id}
     assert caught.value.detail == f"账户 {short.id} 余额不足 60。"
-    assert balances(wallets) == [50] * len(wallets)
-    assert balances([escrow]) == [0]
-    assert (count(LedgerTransaction, community), count(LedgerEntry, community)) == before
+    assert balances_of(*wallets) == [50] * len(wallets)
+    assert balances_of(escrow) == [0]
+    assert (count_in(LedgerTransaction, community), count_in(LedgerEntry, community)) == before
     # The database transaction is still usable.
     ledger.post(
         community.id,
@@ -87,4 +72,4 @@ def test_one_short_account_refuses_the_whole_post_and_writes_nothing(community, 
         [*((wallet, -50) for wallet in wallets), (escrow, 50 * len(wallets))],
         memo="all of it",
     )
-    assert balances(wallets) == [0] * len(wallets)
+    assert balances_of(*wallets) == [0] * len(wallets)

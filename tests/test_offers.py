@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.pages import sign_in
 
 from app import offers
 from app.offers import split
@@ -246,16 +247,7 @@ def test_offer_dates_are_checked_on_update_too(api, merchant, staff):
 # --- the residents' page --------------------------------------------------------------------
 
 
-@pytest.fixture
-def client(app, ctx):
-    from test_pages import FreshContextClient
-
-    return FreshContextClient(app, app.response_class, use_cookies=True)
-
-
 def test_residents_page_lists_active_merchants_and_offers(client, community, merchant, make_member):
-    from test_pages import sign_in
-
     from app import communities
 
     offers.create_offer(merchant, title="老人免费理发", kind=OfferKind.WELFARE)

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import issued_coupon
-from test_coupons_api import problem
+from support.coupons import issued_coupon
+from support.problems import problem
 
 from app import auth, authz, coupons, ledger, redemptions
 from app.authz import Grant

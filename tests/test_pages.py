@@ -1,45 +1,14 @@
 """The pages: sign-in, language choice, home, errors; Chinese first."""
 
-import contextvars
 import re
 
 import pytest
-from conftest import TEST_CONFIG
-from flask.testing import FlaskClient
+from support.apps import login_limited
+from support.pages import csrf_token, sign_in, sign_out
 
-from app import awards, create_app
+from app import awards
 from app.extensions import db
 from models import Role
-
-CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_token(response) -> str:
-    match = CSRF_INPUT.search(response.get_data(as_text=True))
-    assert match, "the page has no CSRF token"
-    return match.group(1)
-
-
-def sign_in(client, username, password="password-1", path="/login"):
-    token = csrf_token(client.get(path))
-    return client.post(path, data={"csrf_token": token, "username": username, "password": password})
-
-
-class FreshContextClient(FlaskClient):
-    """A test client whose requests each start with no context, as they do when served.
-
-    Flask reuses an app context that is already pushed (the ``ctx`` fixture's),
-    so its ``g``, holding the signed-in member and the chosen locale, would
-    carry over from one request to the next.
-    """
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
-
-@pytest.fixture
-def client(app, ctx):
-    return FreshContextClient(app, app.response_class, use_cookies=True)
 
 
 @pytest.fixture
@@ -89,7 +58,7 @@ def test_language_choice_is_saved_on_the_member(client, resident):
     client.get("/lang/en")
     db.session.refresh(resident)
     assert resident.locale == "en"
-    client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})
+    sign_out(client)
     with client.session_transaction() as session:
         session.pop("lang")
     sign_in(client, "wang-ayi")
@@ -287,18 +256,8 @@ def test_method_not_allowed_is_translated(client):
 @pytest.fixture
 def rate_limited_client(database_url, ctx):
     """An app with the login limit on (the session's app has it off)."""
-    limited = create_app(
-        {
-            **TEST_CONFIG,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "LOGIN_RATE_LIMIT": "2 per minute",
-        }
-    )
-    yield limited.test_client()
-    with limited.app_context():
-        db.engine.dispose()
+    with login_limited(database_url, "2 per minute") as limited:
+        yield limited.test_client()
 
 
 def test_login_posts_are_rate_limited(rate_limited_client, resident):

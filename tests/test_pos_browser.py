@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import TEST_CONFIG
-from coupon_world import earn, make_rule
 from flask import Flask
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS, seeding, serving
+from playwright.sync_api import expect
+from support.apps import app_on
+from support.browser import chromium, seeding, serving, sign_in
+from support.coupons import earn, make_rule
 
-from app import communities, coupon_tokens, create_app, issuance, qr
+from app import communities, coupon_tokens, issuance, qr
 from app.earnings import last_month
 from app.extensions import db
 from models import Coupon, Redemption, RedemptionStatus, Role
@@ -54,52 +54,42 @@ def write_y4m(path: Path, text: str, frames: int = 5) -> None:
 def live_server(tmp_path):
     """The app on loopback over a database of its own: 王阿姨 holds a 250-point coupon,
     李老板 is the cashier of 微街长便民超市."""
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/pos.sqlite"})
-    with seeding(app) as (community, admin, resident):
-        earn(resident, 650)
-        rule = make_rule(community, admin, name="月度积分券", points=250)
-        issuance.issue_coupons(rule, last_month(), actor=admin)
-        shop = communities.create_merchant(community, name="微街长便民超市", category="超市")
-        communities.create_member(
-            community,
-            username="shop-li",
-            password="password-1",
-            display_name="李老板",
-            role=Role.MERCHANT_STAFF,
-            merchant_id=shop.id,
-        )
-        coupon = db.session.scalars(sa.select(Coupon).where(Coupon.member_id == resident.id)).one()
-        found = (coupon.id, coupon_tokens.coupon_token(coupon), coupon.code)
-    with serving(app) as url:
-        yield Server(url, app, *found)
+    with app_on(f"sqlite:///{tmp_path}/pos.sqlite") as app:
+        with seeding(app) as (community, admin, resident):
+            earn(resident, 650)
+            rule = make_rule(community, admin, name="月度积分券", points=250)
+            issuance.issue_coupons(rule, last_month(), actor=admin)
+            shop = communities.create_merchant(community, name="微街长便民超市", category="超市")
+            communities.create_member(
+                community,
+                username="shop-li",
+                password="password-1",
+                display_name="李老板",
+                role=Role.MERCHANT_STAFF,
+                merchant_id=shop.id,
+            )
+            coupon = db.session.scalars(
+                sa.select(Coupon).where(Coupon.member_id == resident.id)
+            ).one()
+            found = (coupon.id, coupon_tokens.coupon_token(coupon), coupon.code)
+        with serving(app) as url:
+            yield Server(url, app, *found)
 
 
 @contextmanager
 def till_page(video: Path):
-    """A tablet-sized page whose camera shows ``video``; a missing browser fails the test."""
-    assert Path(CHROMIUM).exists(), f"the browser tests need Debian's chromium at {CHROMIUM}"
-    args = CHROMIUM_ARGS + [
+    """A tablet-sized page whose camera shows ``video``."""
+    with chromium(
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
-    ]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    ) as browser:
         context = browser.new_context(viewport={"width": 800, "height": 1100}, locale="zh-CN")
         context.grant_permissions(["camera"])
         try:
             yield context.new_page()
         finally:
             context.close()
-            browser.close()
-
-
-def sign_in(page, url):
-    page.goto(url + "/login")
-    page.get_by_label("用户名").fill("shop-li")
-    page.get_by_label("密码").fill("password-1")
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(url + "/home")
 
 
 def key_in(page, amount: str):
@@ -111,7 +101,7 @@ def test_a_cashier_scans_redeems_and_voids(live_server, tmp_path):
     video = tmp_path / "coupon.y4m"
     write_y4m(video, live_server.token)
     with till_page(video) as page:
-        sign_in(page, live_server.url)
+        sign_in(page, live_server.url, "shop-li")
         page.get_by_role("link", name="收银").click()
         expect(page.get_by_role("heading", name="收银 · 微街长便民超市")).to_be_visible()
 

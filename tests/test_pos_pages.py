@@ -4,20 +4,14 @@ import csv
 import io
 
 import pytest
-from coupon_world import issued_coupon
 from PIL import Image
-from test_pages import FreshContextClient, csrf_token, sign_in
+from support.coupons import issued_coupon
+from support.pages import csrf_token, sign_in
+from support.problems import PROBLEM
 
 from app import coupon_tokens, qr
 from app.extensions import db
 from models import Redemption, RedemptionStatus, Role
-
-PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def client(app, ctx):
-    return FreshContextClient(app, app.response_class, use_cookies=True)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ or dropped.
 """
 
 import json
-import secrets
-import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +15,11 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from support.books import balance_of, postings_of, transaction_count
+from support.concurrency import concurrently, invoke_reconcile, new_member, post
+from support.ledger_sql import raw_entry, raw_transaction
+from support.names import unique
+from support.problems import PROBLEM
 
 from app import auth, awards, communities, ledger
 from app.extensions import db
@@ -38,13 +41,6 @@ from models import (
 
 pytestmark = pytest.mark.postgres
 
-PROBLEM = "application/problem+json"
-
-
-def unique(prefix):
-    """A name no other test run uses: these tests commit, so nothing is rolled back."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
 
 @dataclass
 class Setup:
@@ -65,27 +61,6 @@ class Setup:
         return self.account(AccountKind.WALLET, member_id=self.resident.id)
 
 
-def new_member(community, role=Role.RESIDENT, **fields):
-    return communities.create_member(
-        community,
-        username=unique(role.value),
-        password=secrets.token_urlsafe(12),  # nobody signs in: the API takes a token
-        display_name=role.value,
-        role=role,
-        **fields,
-    )
-
-
-def post(path, body, token):
-    """A request for :func:`concurrently`: POST ``body`` with ``token`` and a fresh key."""
-    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
-
-    def request(client):
-        return client.post(path, json=body, headers=headers)
-
-    return request
-
-
 def new_community(points=0) -> Setup:
     """A community of the test's own: a fund admin, a resident holding ``points``; committed.
 
@@ -102,10 +77,6 @@ def new_community(points=0) -> Setup:
     return Setup(community, admin, resident, token)
 
 
-def balance_of(account_id) -> int:
-    return db.session.scalar(sa.select(Account.balance).where(Account.id == account_id))
-
-
 def unit_totals(community_id) -> dict[str, int]:
     rows = db.session.execute(
         sa.select(Account.unit, sa.func.sum(Account.balance))
@@ -115,58 +86,8 @@ def unit_totals(community_id) -> dict[str, int]:
     return {unit.value: int(total) for unit, total in rows}
 
 
-def transaction_count(community_id, kind=None) -> int:
-    query = (
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(LedgerTransaction.community_id == community_id)
-    )
-    if kind is not None:
-        query = query.where(LedgerTransaction.kind == kind)
-    return db.session.scalar(query)
-
-
-def postings_of(award_id) -> int:
-    """Ledger transactions posted for this award."""
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LedgerTransaction)
-        .where(LedgerTransaction.reference == f"award:{award_id}")
-    )
-
-
-def invoke_reconcile(app, slug):
-    return app.test_cli_runner().invoke(args=["reconcile", "--community", slug])
-
-
 # ---------------------------------------------------------------------------
 # the deferred constraint trigger
-
-
-def raw_transaction(community_id, memo) -> int:
-    return db.session.execute(
-        sa.text(
-            "INSERT INTO ledger_transactions (community_id, kind, memo, created_at) "
-            "VALUES (:community_id, 'award', :memo, now()) RETURNING id"
-        ),
-        {"community_id": community_id, "memo": memo},
-    ).scalar_one()
-
-
-def raw_entry(community_id, transaction_id, account, amount):
-    db.session.execute(
-        sa.text(
-            "INSERT INTO ledger_entries (community_id, transaction_id, account_id, unit, amount) "
-            "VALUES (:community_id, :transaction_id, :account_id, :unit, :amount)"
-        ),
-        dict(
-            community_id=community_id,
-            transaction_id=transaction_id,
-            account_id=account.id,
-            unit=account.unit.value,
-            amount=amount,
-        ),
-    )
 
 
 def entries_of(transaction_id) -> int:
@@ -245,7 +166,7 @@ def test_balanced_raw_insert_commits(pg):
 
     assert transaction_count(community_id) == 1
     assert entries_of(txn_id) == 2
-    assert balance_of(wallet.id) == 70
+    assert balance_of(wallet) == 70
     assert reconcile(setup.community).ok
 
 
@@ -261,7 +182,7 @@ def test_a_transaction_posted_through_the_ledger_commits(pg):
         memo="mixed units",
     )
     db.session.commit()
-    assert balance_of(cash.id) == 5_000
+    assert balance_of(cash) == 5_000
     assert unit_totals(setup.community.id) == {"points": 0, "fen": 0}
 
 
@@ -269,61 +190,16 @@ def test_a_transaction_posted_through_the_ledger_commits(pg):
 # concurrency through the HTTP API
 
 
-@dataclass
-class Reply:
-    status: int
-    content_type: str
-    headers: dict
-    body: bytes
-
-
-def concurrently(app, requests):
-    """Run each ``request(client)`` in its own thread with its own client, all released at once."""
-    barrier = threading.Barrier(len(requests))
-    replies: list[Reply | None] = [None] * len(requests)
-    errors: list[BaseException] = []
-
-    def work(index, request):
-        try:
-            client = app.test_client()
-            barrier.wait(timeout=30)
-            response = request(client)
-            replies[index] = Reply(
-                response.status_code,
-                response.content_type,
-                dict(response.headers),
-                response.get_data(),
-            )
-        except BaseException as error:  # reported in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=item) for item in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    if errors:
-        raise errors[0]
-    return replies
-
-
 def award_request(setup, points, key):
-    # Read here: the threads have no app context to load expired attributes in.
     path = f"/api/v1/communities/{setup.slug}/awards"
     body = {"member_id": setup.resident.id, "points": points, "reason": "并发扣减"}
-    headers = {"Authorization": f"Bearer {setup.token}", "Idempotency-Key": key}
-
-    def request(client):
-        return client.post(path, json=body, headers=headers)
-
-    return request
+    return post(path, body, setup.token, key)
 
 
 def test_concurrent_deductions_never_overdraw_the_wallet(pg):
     setup = new_community(points=1000)
-    wallet_id = setup.wallet.id
-    assert balance_of(wallet_id) == 1000
+    wallet = setup.wallet
+    assert balance_of(wallet) == 1000
 
     replies = concurrently(pg, [award_request(setup, -25, str(uuid.uuid4())) for _ in range(64)])
 
@@ -334,7 +210,7 @@ def test_concurrent_deductions_never_overdraw_the_wallet(pg):
             assert reply.content_type == PROBLEM
             assert json.loads(reply.body)["type"] == "urn:jifen:problem:insufficient-balance"
     db.session.expire_all()
-    assert balance_of(wallet_id) == 0
+    assert balance_of(wallet) == 0
     posted = db.session.scalars(
         sa.select(Award.points).where(
             Award.community_id == setup.community.id, Award.status == AwardStatus.POSTED
@@ -370,7 +246,7 @@ def test_concurrent_retries_with_one_key_take_effect_once(pg):
     assert len(award_ids) == 1
     assert postings_of(award_ids[0]) == 1
     assert transaction_count(setup.community.id) == 1
-    assert balance_of(setup.wallet.id) == 10
+    assert balance_of(setup.wallet) == 10
     assert reconcile(setup.community).ok
 
 
@@ -430,5 +306,5 @@ def test_concurrent_retries_of_an_expired_key_take_effect_once(pg):
     assert {reply.status for reply in replies} == {201}, [r.body for r in replies]
     assert len({reply.body for reply in replies}) == 1
     assert replies[0].body != first.body
-    assert balance_of(setup.wallet.id) == 20
+    assert balance_of(setup.wallet) == 20
     assert transaction_count(setup.community.id) == 2

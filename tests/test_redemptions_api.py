@@ -6,12 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, count, earn, escrow, issued_coupon, wallet
-from test_coupons_api import problem
+from support.books import balance, count, escrow, reconciled, wallet
+from support.coupons import earn, issued_coupon
+from support.problems import problem
 
 from app import communities, coupon_tokens, coupons, issuance, offers, paycodes
 from app.extensions import db
-from app.reconciliation import reconcile
 from models import (
     AccountKind,
     AuditEntry,
@@ -29,19 +29,13 @@ from models import (
 SPLIT = ("bill_fen", "discount_fen", "points", "points_value_fen", "cash_fen")
 
 
-@pytest.fixture
-def till(api, cashier):
-    return api.as_(cashier)
-
-
 def receivable(community, merchant):
     return balance(community, AccountKind.MERCHANT_RECEIVABLE, merchant_id=merchant.id)
 
 
 def assert_reconciles(community):
     db.session.expire_all()
-    report = reconcile(community)
-    assert report.ok, [check for check in report.checks if not check.ok]
+    reconciled(community)
 
 
 def redemptions_in(community) -> int:

@@ -8,17 +8,18 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import balance, earn, escrow, last_month, make_rule
-from test_postgres import concurrently, new_member, post, unique
+from support.books import balance, escrow, reconciled
+from support.concurrency import concurrently, invoke_reconcile, new_member, post
+from support.coupons import earn, make_rule
+from support.names import unique
+from support.problems import PROBLEM
 
 from app import auth, communities, issuance
+from app.earnings import last_month
 from app.extensions import db
-from app.reconciliation import reconcile
 from models import AccountKind, Coupon, CouponPosting, CouponStatus, Redemption, Role
 
 pytestmark = pytest.mark.postgres
-
-PROBLEM = "application/problem+json"
 
 
 def setup(points=100, cashiers=1):
@@ -55,9 +56,8 @@ def assert_consistent(app, community, shop, coupon_id, spent):
         )
     )
     assert receivable == active == spent
-    report = reconcile(community)
-    assert report.ok, [check for check in report.checks if not check.ok]
-    result = app.test_cli_runner().invoke(args=["reconcile", "--community", community.slug])
+    reconciled(community)
+    result = invoke_reconcile(app, community.slug)
     assert result.exit_code == 0, result.output
     db.session.rollback()
 

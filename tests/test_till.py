@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
-from coupon_world import issued_coupon
-from test_coupons_api import problem
-from test_redemption_statement import balances, written
+from support.coupons import issued_coupon
+from support.problems import problem
+from support.redemptions import balances, written
 
 from app import coupon_tokens, coupons, idempotency, offers, redemptions
 from app.extensions import db
@@ -19,11 +19,6 @@ pytestmark = pytest.mark.postgres
 
 #: What differs between two redemptions of two coupons, whichever path made them.
 OWN = ("id", "transaction_id", "coupon_id", "created_at")
-
-
-@pytest.fixture
-def till(api, cashier):
-    return api.as_(cashier)
 
 
 def general_path_fails(*_args, **_kwargs):

@@ -1,0 +1,46 @@
+"""Using the pages as a browser does: a client with no context carried between
+requests, forms posted with their CSRF token, signing in and out."""
+
+import contextvars
+import re
+
+from flask.testing import FlaskClient
+
+CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class FreshContextClient(FlaskClient):
+    """A test client whose requests each start with no context, as they do when served.
+
+    Flask reuses an app context that is already pushed (the ``ctx`` fixture's),
+    so its ``g``, holding the signed-in member and the chosen locale, would
+    carry over from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def page_client(app) -> FreshContextClient:
+    """A client with its own cookies, as one browser."""
+    return FreshContextClient(app, app.response_class, use_cookies=True)
+
+
+def csrf_token(response) -> str:
+    match = CSRF_INPUT.search(response.get_data(as_text=True))
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def submit(client, path, data=None, token_from=None):
+    """POST a page form with the CSRF token of the page it is on (``path`` unless told)."""
+    token = csrf_token(client.get(token_from or path))
+    return client.post(path, data={"csrf_token": token, **(data or {})})
+
+
+def sign_in(client, username, password="password-1", path="/login"):
+    return submit(client, path, {"username": username, "password": password})
+
+
+def sign_out(client):
+    return submit(client, "/logout", token_from="/home")
