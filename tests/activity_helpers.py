@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from app import activities, checkin_codes
+from app import activities, checkin_codes, finalization
+from app import attendance as attending
 from models import ActivityCategory, PointsRule
 
 
@@ -33,7 +34,7 @@ def pin_clock(monkeypatch) -> Clock:
     clock within minutes of it (the monthly cap compares the two).
     """
     pinned = Clock(datetime.now(UTC).replace(microsecond=0))
-    for module in (activities, checkin_codes):
+    for module in (activities, attending, finalization, checkin_codes):
         monkeypatch.setattr(module, "utcnow", pinned)
     return pinned
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from app import communities, coupons, issuance, ledger, sql
+from app import communities, coupons, issuance, issuance_rules, ledger, sql
 from app.communities import wallet_of
 from app.demo import dated
 from app.earnings import LOCAL_TZ, Period, last_month
@@ -90,7 +90,7 @@ def make_rule(community, admin, **fields):
     )
     if "tiers" in fields:
         defaults.pop("points")
-    return issuance.create_rule(community, **{**defaults, **fields})
+    return issuance_rules.create_rule(community, **{**defaults, **fields})
 
 
 def count(model, *where) -> int:

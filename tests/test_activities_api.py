@@ -22,6 +22,8 @@ from models import (
 )
 
 PROBLEM = "application/problem+json"
+#: The API answers in Chinese unless the reader asks for English.
+ENGLISH = {"Accept-Language": "en"}
 
 
 @pytest.fixture
@@ -184,6 +186,11 @@ def test_illegal_moves_are_named_and_change_nothing(s, clock):
     assert s.as_organizer.post(f"/activities/{activity.id}/cancel").json["status"] == "cancelled"
     refused = s.as_organizer.post(f"/activities/{activity.id}/publish")
     body = problem(refused, 409, "illegal-activity-transition")
+    assert body["title"] == "活动当前状态不允许此操作"
+    assert body["detail"] == f"活动 {activity.id} 当前状态为 cancelled，不能变为 published。"
+    english = s.as_organizer.post(f"/activities/{activity.id}/publish", headers=ENGLISH)
+    body = problem(english, 409, "illegal-activity-transition")
+    assert body["title"] == "Not possible in the activity's state"
     assert body["detail"] == f"Activity {activity.id} is cancelled; it cannot become published."
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).published_at is None
@@ -297,7 +304,9 @@ def test_a_replayed_old_code_is_refused_as_expired(s, clock, later):
     activity = s.activity(clock.now)
     code = s.code(activity)["code"]
     clock.advance(seconds=later)
-    response = s.as_resident.post(f"/activities/{activity.id}/attendances", json={"code": code})
+    response = s.as_resident.post(
+        f"/activities/{activity.id}/attendances", json={"code": code}, headers=ENGLISH
+    )
     body = problem(response, 422, "check-in-code-expired")
     assert "expired" in body["detail"]
     assert count(Attendance, Attendance.activity_id == activity.id) == 0
@@ -377,7 +386,8 @@ def test_organizer_checks_a_member_in_by_id_or_by_their_member_code(s, clock):
 def test_residents_cannot_check_in_somebody_else(s, clock):
     activity = s.activity(clock.now)
     path = f"/activities/{activity.id}/attendances"
-    problem(s.as_resident.post(path, json={"member_id": s.neighbour.id}), 403, "forbidden")
+    refused = s.as_resident.post(path, json={"member_id": s.neighbour.id})
+    problem(refused, 403, "others-by-organizers-only")
     member_code = s.as_neighbour.get(f"/members/{s.neighbour.id}/code").json["code"]
     problem(s.as_resident.post(path, json={"member_code": member_code}), 403)
     problem(s.as_resident.get(f"/members/{s.neighbour.id}/code"), 403)
@@ -402,7 +412,7 @@ def test_member_codes_from_elsewhere_or_tampered_are_refused(s, make_community, 
 
     foreign = problem(s.as_organizer.post(path, json={"member_code": outsider_code}), 422)
     assert foreign["type"] == "urn:jifen:problem:member-code-invalid"
-    assert foreign["detail"] == "This member code belongs to another community."
+    assert foreign["detail"] == "这个居民码属于其他社区。"
     for code in tampered:
         body = problem(s.as_organizer.post(path, json={"member_code": code}), 422)
         assert body["type"] == "urn:jifen:problem:member-code-invalid", code

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from coupon_world import decode_svg, earn, issued_coupon, last_month, make_rule, spend
 from test_pages import FreshContextClient, csrf_token, sign_in
 
-from app import communities, coupons, issuance, paycodes
+from app import communities, coupons, issuance_rules, paycodes
 from app.earnings import LOCAL_TZ, Period
 from app.extensions import db
 from models import IssuanceRule, IssuanceRun, Role, utcnow
@@ -42,7 +42,7 @@ def chiefs(community):
         communities.create_merchant(community, name=name, category="商店")
         for name in ("微街长便民超市", "北新街理发店")
     ]
-    return issuance.create_merchant_group(
+    return issuance_rules.create_merchant_group(
         community, name="微街长商家", merchant_ids=[shop.id for shop in shops]
     )
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from coupon_world import balance, count, earn, escrow, issued_coupon, wallet
 from test_coupons_api import problem
 
-from app import communities, coupons, issuance, offers, paycodes
+from app import communities, coupons, issuance_rules, offers, paycodes
 from app.extensions import db
 from app.reconciliation import reconcile
 from models import (
@@ -307,7 +307,9 @@ def test_coupons_that_cannot_be_spent_here_are_refused(
     till, community, admin, resident, shop, make_member, make_community
 ):
     elsewhere = communities.create_merchant(community, name="老街茶馆", category="茶馆")
-    group = issuance.create_merchant_group(community, name="别家", merchant_ids=[elsewhere.id])
+    group = issuance_rules.create_merchant_group(
+        community, name="别家", merchant_ids=[elsewhere.id]
+    )
     restricted = issued_coupon(community, admin, resident, merchant_group=group)
     body = {"code": restricted.code, "bill_fen": 100}
     problem(till.post("/redemptions", json=body, key=True), 422, "coupon-not-valid-at-merchant")
