@@ -439,6 +439,7 @@ def test_only_wallet_holders_attend(s, make_member, clock):
     )
     assert "member_id" in problem(response, 422)["errors"]["json"]
     problem(s.as_organizer.get(f"/members/{staff.id}/code"), 403)
+    problem(s.api.as_(staff).get(f"/members/{staff.id}/code"), 404, "no-member-code")
 
 
 # --- check-out ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import TEST_CONFIG, ApiClient, unique
 
-from app import create_app
+from app import communities, create_app
 from app.extensions import db
 from models import (
     Account,
@@ -88,7 +88,7 @@ def test_wrong_password_and_unknown_user_look_the_same(app, api, make_community,
 
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json == unknown.json
-    assert wrong.json["detail"] == "Unknown username or wrong password."
+    assert wrong.json["detail"] == "用户名或密码不正确。"
     assert wrong.headers["WWW-Authenticate"] == unknown.headers["WWW-Authenticate"]
     assert count(ApiToken, ApiToken.member_id == member.id) == 0
 
@@ -136,7 +136,7 @@ def test_login_is_rate_limited(rate_limited_app, make_community, make_member):
     assert fourth.status_code == 429
     assert fourth.mimetype == "application/problem+json"
     assert fourth.json["status"] == 429
-    assert fourth.json["title"] == "Too Many Requests"
+    assert fourth.json["title"] == "请求过于频繁"
     assert fourth.json["type"] == "urn:jifen:problem:too-many-requests"
     assert 0 < int(fourth.headers["Retry-After"]) <= 60
     assert "token" not in fourth.json
@@ -284,7 +284,7 @@ def test_duplicate_slug_is_a_conflict(platform):
     assert platform.post("/communities", json={"slug": slug, "name": "一"}).status_code == 201
     again = platform.post("/communities", json={"slug": slug, "name": "二"})
     assert again.status_code == 409
-    assert again.json["type"] == "urn:jifen:problem:conflict"
+    assert again.json["type"] == "urn:jifen:problem:slug-taken"
 
 
 # --- POST /communities/{slug}/members ---------------------------------------
@@ -331,6 +331,35 @@ def test_fund_admin_adds_members(app, api, make_community, admin_of, role):
     assert login.status_code == 201
     assert login.json["user"]["id"] == created["id"]
     assert "password" not in login.get_data(as_text=True)
+
+
+def test_platform_admins_add_fund_admins_only_and_nobody_adds_platform_admins(
+    platform, make_community, admin_of
+):
+    community = make_community()
+    fund_admin = admin_of(community)
+    path = f"/communities/{community.slug}/members"
+    before = count(Member)
+
+    resident = platform.post(path, json=new_member("resident"))
+    platform_admin = fund_admin.post(path, json=new_member("platform_admin"))
+
+    assert resident.status_code == platform_admin.status_code == 403
+    assert resident.json["type"] == "urn:jifen:problem:fund-admins-only-by-platform"
+    assert platform_admin.json["type"] == "urn:jifen:problem:platform-admin-by-command-only"
+    assert count(Member) == before
+    assert platform.post(path, json=new_member("fund_admin")).status_code == 201
+
+
+def test_only_platform_admins_belong_to_no_community(make_community):
+    """Not reachable through the API, which always names a community: the domain's own check."""
+    member = dict(password="a-long-password", display_name="新成员")
+    with pytest.raises(communities.CommunityMismatch):
+        communities.create_member(None, username=unique("r"), role=Role.RESIDENT, **member)
+    with pytest.raises(communities.CommunityMismatch):
+        communities.create_member(
+            make_community(), username=unique("p"), role=Role.PLATFORM_ADMIN, **member
+        )
 
 
 def test_merchant_staff_need_a_merchant_of_the_same_community(api, make_community, admin_of):
@@ -398,7 +427,16 @@ def test_duplicate_username_is_a_conflict(api, make_community, make_member, admi
         json=new_member("resident", username=taken.username),
     )
     assert response.status_code == 409
+    assert response.json["type"] == "urn:jifen:problem:username-taken"
+    assert response.json["detail"] == f"用户名“{taken.username}”已被占用。"
     assert "password" not in response.get_data(as_text=True)
+    english = admin_of(community).post(
+        f"/communities/{community.slug}/members",
+        json=new_member("resident", username=taken.username),
+        headers={"Accept-Language": "en"},
+    )
+    assert english.json["title"] == "Username taken"
+    assert english.json["detail"] == f"The username '{taken.username}' is taken."
 
 
 def test_member_list_never_shows_passwords(api, make_community, make_member, admin_of):
@@ -440,6 +478,7 @@ def test_fund_admin_adds_merchants(api, make_community, make_member, admin_of):
 
     again = admin.post(f"/communities/{community.slug}/merchants", json=shop)
     assert again.status_code == 409
+    assert again.json["type"] == "urn:jifen:problem:merchant-name-taken"
     invalid = admin.post(f"/communities/{community.slug}/merchants", json={"name": ""})
     assert invalid.status_code == 422
     assert set(invalid.json["errors"]["json"]) == {"name", "category"}
@@ -464,6 +503,15 @@ def test_balance_value_at_another_rate_shows_the_remainder(api, make_community, 
         "remainder_centipoints": 10,
         "points_per_yuan": 30,
     }
+
+
+def test_merchant_staff_hold_no_wallet(api, make_community, make_member):
+    staff = make_member(make_community(), Role.MERCHANT_STAFF)
+    client = api.as_(staff)
+    for path in (f"/members/{staff.id}/balance", f"/members/{staff.id}/transactions"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json["type"] == "urn:jifen:problem:no-wallet"
 
 
 def test_empty_wallet(api, make_community, make_member):

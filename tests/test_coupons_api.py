@@ -570,7 +570,7 @@ def test_nobody_else_sees_a_pay_code(api, fund, community, make_member, make_com
     problem(api.as_(make_member(make_community())).get(path), 404)
     problem(api.as_(make_member(None, Role.PLATFORM_ADMIN)).get(path), 403)
     staff = make_member(community, Role.MERCHANT_STAFF)
-    problem(api.as_(staff).get(f"/members/{staff.id}/pay-code"), 404)
+    problem(api.as_(staff).get(f"/members/{staff.id}/pay-code"), 404, "no-wallet")
 
 
 def test_the_openapi_document_lists_the_coupon_endpoints(app, ctx):
