@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import swagger_ui_bundle
 from flask import Flask, current_app, has_request_context, request, send_from_directory, session
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -19,7 +20,7 @@ from . import ratelimit
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
-from .problems import Problem, handle_problem, problem_response
+from .problems import Conflict, Problem, handle_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,10 +69,13 @@ def register_services(app: Flask) -> None:
 
 
 def select_locale() -> str:
-    """The language picked on the page, else the member's, else the browser's; Chinese first."""
-    languages = tuple(current_app.config["LANGUAGES"])
+    """The language picked on the page, else the member's, else the browser's; Chinese first.
+
+    Outside a request (the command line, whose help and output are English) English.
+    """
     if not has_request_context():
-        return languages[0]  # CLI commands and background work speak Chinese first
+        return "en"
+    languages = tuple(current_app.config["LANGUAGES"])
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
@@ -153,11 +157,13 @@ def register_error_handlers(app: Flask) -> None:
     def on_integrity_error(error: IntegrityError):
         db.session.rollback()
         constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-        detail = "The change conflicts with existing data"
-        detail += f" (constraint {constraint})." if constraint else "."
-        if wants_problem():
-            return problem_response(409, "Conflict", detail, "urn:jifen:problem:conflict")
-        return render_error(409, "Conflict", detail)
+        if constraint:
+            detail = _(
+                "The change conflicts with existing data (constraint %(name)s).", name=constraint
+            )
+        else:
+            detail = _("The change conflicts with existing data.")
+        return on_problem(Conflict(detail))
 
     app.register_error_handler(Problem, on_problem)
     app.register_error_handler(HTTPException, on_http_exception)

@@ -5,6 +5,9 @@ for a *second* fund admin: :func:`decide_award` refuses the requester, and the
 ``four_eyes`` CHECK refuses it again in the database.
 """
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from models import AccountKind, Award, AwardStatus, Community, Member, TransactionKind, utcnow
 
 from . import ledger
@@ -21,10 +24,16 @@ TRANSITIONS = {
 
 
 class IllegalAwardTransition(Conflict):
-    slug, title = "illegal-award-transition", "Award already decided"
+    slug, title = "illegal-award-transition", _l("Award already decided")
+    message = _l("This award has been decided already.")
 
 
-LIFECYCLE = Lifecycle("Award", TRANSITIONS, IllegalAwardTransition)
+class SecondAdminMustDecide(Forbidden):
+    slug, title = "second-admin-must-decide", _l("A second fund admin must decide")
+    message = _l("You requested this award; another fund admin of the community must decide it.")
+
+
+LIFECYCLE = Lifecycle(_l("Award"), TRANSITIONS, IllegalAwardTransition)
 
 
 def request_award(
@@ -32,17 +41,23 @@ def request_award(
 ) -> Award:
     reason = reason.strip()
     if points == 0:
-        raise InvalidInput("Points must not be zero.", errors={"json": {"points": ["Not zero."]}})
+        raise InvalidInput(
+            _("Points must not be zero."), errors={"json": {"points": ["Not zero."]}}
+        )
     if not reason:
-        raise InvalidInput("A reason is required.", errors={"json": {"reason": ["Required."]}})
+        raise InvalidInput(_("A reason is required."), errors={"json": {"reason": ["Required."]}})
     if member.community_id != community.id:
         raise InvalidInput(
-            f"No member {member.id} in this community.",
+            _("No member %(id)s in this community.", id=member.id),
             errors={"json": {"member_id": ["Unknown member."]}},
         )
     if wallet_of(member) is None:
         raise InvalidInput(
-            f"Member {member.id} ({member.role.value}) holds no points wallet.",
+            _(
+                "Member %(id)s (%(role)s) holds no points wallet.",
+                id=member.id,
+                role=member.role.value,
+            ),
             errors={"json": {"member_id": ["This member holds no wallet."]}},
         )
     award = Award(
@@ -62,7 +77,7 @@ def request_award(
 
 def decide_award(award: Award, *, approve: bool, actor: Member) -> Award:
     if award.status == AwardStatus.PENDING and actor.id == award.requested_by_id:
-        raise Forbidden("A second fund admin must decide; you requested this award.")
+        raise SecondAdminMustDecide(_("A second fund admin must decide; you requested this award."))
     award.decided_by_id = actor.id
     award.decided_at = utcnow()
     if approve:

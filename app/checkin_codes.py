@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import WALLET_ROLES, Activity, Member, utcnow
 
@@ -38,15 +40,25 @@ _CHECKIN_PATH = re.compile(r"/activities/(\d+)/check-in/?$")
 
 
 class CheckInCodeInvalid(InvalidInput):
-    slug, title = "check-in-code-invalid", "Not this activity's check-in code"
+    slug, title = "check-in-code-invalid", _l("Not this activity's check-in code")
+    message = _l(
+        "That code is not this activity's. Please check the code on the organizer's screen."
+    )
 
 
 class CheckInCodeExpired(InvalidInput):
-    slug, title = "check-in-code-expired", "Check-in code expired"
+    slug, title = "check-in-code-expired", _l("Check-in code expired")
+    message = _l("That code has expired. Please type the code the organizer's screen shows now.")
 
 
 class MemberCodeInvalid(InvalidInput):
-    slug, title = "member-code-invalid", "Not a valid member code"
+    slug, title = "member-code-invalid", _l("Not a valid member code")
+    message = _l("That is not a valid member code of this community.")
+
+
+class NoMemberCode(NotFound):
+    slug, title = "no-member-code", _l("No member code")
+    message = _l("Only members who hold a points wallet have a member code.")
 
 
 def window_seconds() -> int:
@@ -64,7 +76,7 @@ def window_start(window: int) -> datetime:
 def _encode(digest: bytes, length: int) -> str:
     number = int.from_bytes(digest[:8], "big")
     chars = []
-    for _ in range(length):
+    for _position in range(length):
         number, index = divmod(number, len(ALPHABET))
         chars.append(ALPHABET[index])
     return "".join(chars)
@@ -97,7 +109,7 @@ def rotating_code(activity: Activity, at: datetime, window: int | None = None) -
         window = now
     if window not in (now, now - 1):
         raise InvalidInput(
-            "Only the current or the previous check-in window can be shown.",
+            _("Only the current or the previous check-in window can be shown."),
             errors={"query": {"window": ["Not the current or the previous window."]}},
         )
     return RotatingCode(
@@ -155,9 +167,9 @@ def code_from_payload(activity: Activity, given: str) -> str:
     path = _CHECKIN_PATH.search(parts.path)
     codes = parse_qs(parts.query).get("code", [])
     if path is None or not codes:
-        raise CheckInCodeInvalid("This QR code is not an activity check-in code.")
+        raise CheckInCodeInvalid(_("This QR code is not an activity check-in code."))
     if int(path[1]) != activity.id:
-        raise CheckInCodeInvalid("This QR code is for another activity.")
+        raise CheckInCodeInvalid(_("This QR code is for another activity."))
     return normalize(codes[0])
 
 
@@ -178,11 +190,13 @@ def verify_code(activity: Activity, given: str, at: datetime) -> None:
     for window in range(now - 2, now - RECOGNISED_WINDOWS, -1):
         if _same(code_for(activity, window), code):
             raise CheckInCodeExpired(
-                "This check-in code has expired; scan or type the code on the "
-                "organizer's screen now."
+                _(
+                    "This check-in code has expired; scan or type the code on the "
+                    "organizer's screen now."
+                )
             )
     raise CheckInCodeInvalid(
-        "This is not a check-in code of this activity; check the code on the organizer's screen."
+        _("This is not a check-in code of this activity; check the code on the organizer's screen.")
     )
 
 
@@ -211,7 +225,13 @@ class MemberCode:
 def member_code_of(member: Member) -> MemberCode:
     """A wallet holder's code; other roles earn nothing and have none."""
     if member.role not in WALLET_ROLES:
-        raise NotFound(f"Member {member.id} ({member.role.value}) has no member code.")
+        raise NoMemberCode(
+            _(
+                "Member %(id)s (%(role)s) has no member code.",
+                id=member.id,
+                role=member.role.value,
+            )
+        )
     return MemberCode(member.community_id, member.id, member_code(member))
 
 
@@ -219,7 +239,7 @@ def read_member_code(given: str) -> MemberCode:
     """The ids a member code names, once its signature checks out."""
     parts = given.strip().split(".")
     invalid = MemberCodeInvalid(
-        "This is not a valid member code; ask the resident to open their code again.",
+        _("This is not a valid member code; ask the resident to open their code again."),
         errors={"json": {"member_code": ["Not a valid member code."]}},
     )
     if len(parts) != 4 or parts[0] != MEMBER_CODE_PREFIX:

@@ -33,7 +33,7 @@ def create_admin(username, password, display_name):
         )
     except Problem as error:
         db.session.rollback()
-        raise click.ClickException(error.detail) from error
+        raise click.ClickException(str(error.detail)) from error
     db.session.commit()
     click.echo(f"Created platform admin '{member.username}' (id {member.id}).")
 

@@ -62,7 +62,7 @@ def issue(slug, rule_id, period):
         run = issuance.issue_coupons(rule, Period.parse(period), progress=progress)
     except Problem as error:
         db.session.rollback()
-        raise click.ClickException(error.detail) from error
+        raise click.ClickException(str(error.detail)) from error
     finally:
         progress.close()
     db.session.commit()

@@ -31,7 +31,18 @@ from models import (
     utcnow,
 )
 
-from . import activities, awards, communities, issuance, offers, paycodes, redemptions
+from . import (
+    activities,
+    awards,
+    communities,
+    finalization,
+    issuance,
+    issuance_rules,
+    offers,
+    paycodes,
+    redemptions,
+)
+from . import attendance as attending
 from .earnings import LOCAL_TZ, last_month
 from .extensions import db
 
@@ -203,12 +214,12 @@ def seed() -> bool:
             awards.request_award(
                 community, people[username], points=points, reason=reason, actor=people["fund"]
             )
-    chiefs = issuance.create_merchant_group(
+    chiefs = issuance_rules.create_merchant_group(
         community,
         name="微街长商家",
         merchant_ids=[shop.id for shop in shops if shop.name in STREET_CHIEF_SHOPS],
     )
-    rule = issuance.create_rule(
+    rule = issuance_rules.create_rule(
         community,
         name="月度积分券 Monthly coupon",
         min_points_earned=300,
@@ -266,20 +277,18 @@ def seed_activities(community: Community, people: dict[str, Member]) -> None:
             reason = EXCLUDED.get((title, username))
             if reason:
                 attendance = activities.attendance_of(activity, people[username])
-                activities.exclude(attendance, reason=reason, actor=organizer)
+                attending.exclude(attendance, reason=reason, actor=organizer)
         if category == ActivityCategory.ELDER_CARE:
-            activities.sign_up(activity, people["resident2"])
+            attending.sign_up(activity, people["resident2"])
         if state == "finalized":
-            activities.finalize(activity, actor=organizer)
+            finalization.finalize(activity, actor=organizer)
 
 
 def _attend(activity, organizer, member, starts: datetime, minutes_in, minutes_out) -> None:
     recorded = dict(actor=organizer, member_id=member.id)
-    activities.record_check_in(activity, at=starts + timedelta(minutes=minutes_in), **recorded)
+    attending.record_check_in(activity, at=starts + timedelta(minutes=minutes_in), **recorded)
     if minutes_out is not None:
-        activities.record_check_out(
-            activity, at=starts + timedelta(minutes=minutes_out), **recorded
-        )
+        attending.record_check_out(activity, at=starts + timedelta(minutes=minutes_out), **recorded)
 
 
 @click.command("demo")

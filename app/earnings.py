@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from models import (
@@ -56,7 +57,7 @@ class Period:
         match = _PERIOD.fullmatch(text or "")
         if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
             raise InvalidInput(
-                f"'{text}' is not a month; write it as YYYY-MM, e.g. 2026-10.",
+                _("'%(text)s' is not a month; write it as YYYY-MM, e.g. 2026-10.", text=text),
                 errors={"json": {field: ["A month as YYYY-MM."]}},
             )
         return cls(int(match[1]), int(match[2]))
@@ -180,7 +181,7 @@ def room_under_cap(community: Community, earned: int) -> int | None:
 def set_monthly_cap(community: Community, cap: int | None) -> Community:
     if cap is not None and cap < 0:
         raise InvalidInput(
-            "The monthly earning cap cannot be negative.",
+            _("The monthly earning cap cannot be negative."),
             errors={"json": {"monthly_earning_cap": ["Zero or more, or null for no cap."]}},
         )
     community.monthly_earning_cap = cap

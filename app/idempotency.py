@@ -22,6 +22,8 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -43,11 +45,12 @@ HEADER_DOC = {
 
 
 class IdempotencyKeyRequired(Problem):
-    status, slug, title = 400, "idempotency-key-required", "Idempotency-Key header required"
+    status, slug = 400, "idempotency-key-required"
+    title = _l("Idempotency-Key header required")
 
 
 class IdempotencyKeyReused(Conflict):
-    slug, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
+    slug, title = "idempotency-key-reused", _l("Idempotency-Key reused with another request")
 
 
 def fingerprint() -> str:
@@ -80,8 +83,12 @@ def idempotent(view):
         key = request_key()
         if key is None:
             raise IdempotencyKeyRequired(
-                f"This request moves value; send a unique '{HEADER}' header "
-                f"(e.g. a UUID; at most {MAX_KEY_LENGTH} characters) and reuse it when retrying."
+                _(
+                    "This request moves value; send a unique '%(header)s' header (e.g. a UUID; "
+                    "at most %(num)s characters) and reuse it when retrying.",
+                    header=HEADER,
+                    num=MAX_KEY_LENGTH,
+                )
             )
         member_id = g.actor.id
         digest = fingerprint()
@@ -165,8 +172,11 @@ def _stored(member_id: int, key: str) -> IdempotencyKey | None:
 def _replay(stored: IdempotencyKey, digest: str) -> Response:
     if stored.fingerprint != digest:
         raise IdempotencyKeyReused(
-            f"This '{HEADER}' was first used for a different request; "
-            "use a new key for a new request."
+            _(
+                "This '%(header)s' was first used for a different request; "
+                "use a new key for a new request.",
+                header=HEADER,
+            )
         )
     response = Response(stored.body, status=stored.status_code, content_type=stored.content_type)
     response.headers["Idempotent-Replayed"] = "true"

@@ -1,19 +1,21 @@
-"""Merchant groups, issuance rules and issuance runs (design.md §5).
+"""Issuance runs: applying a rule to a month (design.md §5).
 
-:func:`issue_coupons` applies a rule to a period in a few set-based
-statements per batch, never one round trip per resident: one ``GROUP BY`` over
-the ledger finds who earned enough (``app.earnings``), a multi-row ``INSERT``
-per batch creates their coupons, and one ledger transaction per batch moves the
-points into escrow. The rule's row is locked first, so two runs of the same rule
-take turns; the unique (rule, period, member) key on coupons makes any later run
-of the same period issue nothing.
+:func:`issue_coupons` applies a rule (:mod:`app.issuance_rules`) to a period in
+a few set-based statements per batch, never one round trip per resident: one
+``GROUP BY`` over the ledger finds who earned enough (``app.earnings``), a
+multi-row ``INSERT`` per batch creates their coupons, and one ledger
+transaction per batch moves the points into escrow. The rule's row is locked
+first, so two runs of the same rule take turns; the unique (rule, period,
+member) key on coupons makes any later run of the same period issue nothing.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import (
     Account,
@@ -22,203 +24,30 @@ from models import (
     Coupon,
     CouponFunding,
     CouponStatus,
-    ExpiryTarget,
     IssuanceRule,
     IssuanceRun,
-    IssuanceTier,
     Member,
-    Merchant,
-    MerchantGroup,
-    MerchantGroupMember,
     TransactionKind,
-    Validity,
     utcnow,
 )
 
 from . import coupons, ledger, sql
 from .coupon_tokens import new_code
 from .coupons import EscrowMove, chunks, post_coupon_escrow
-from .earnings import LOCAL_TZ, Period, earnings_by_member
+from .earnings import Period, earnings_by_member
 from .extensions import db
+from .issuance_rules import coupon_expiry
 from .problems import Conflict, InvalidInput
 
 
 class PeriodNotOver(InvalidInput):
-    slug, title = "period-not-over", "The period has not ended yet"
+    slug, title = "period-not-over", _l("The period has not ended yet")
+    message = _l("This month is not over yet; issue its coupons once it has ended.")
 
 
-# --- merchant groups -------------------------------------------------------------
-
-
-def _merchants(community: Community, merchant_ids: Sequence[int]) -> list[Merchant]:
-    wanted = set(merchant_ids)
-    found = (
-        db.session.execute(
-            sa.select(Merchant).where(
-                Merchant.community_id == community.id, Merchant.id.in_(wanted)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    missing = sorted(wanted - {merchant.id for merchant in found})
-    if missing:
-        raise InvalidInput(
-            f"No merchant {', '.join(map(str, missing))} in this community.",
-            errors={"json": {"merchant_ids": ["Unknown merchant."]}},
-        )
-    return found
-
-
-def create_merchant_group(
-    community: Community, *, name: str, merchant_ids: Sequence[int] = ()
-) -> MerchantGroup:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("A name is required.", errors={"json": {"name": ["Required."]}})
-    if group_named(community, name) is not None:
-        raise Conflict(f"A merchant group named '{name}' already exists in this community.")
-    group = MerchantGroup(community_id=community.id, name=name)
-    db.session.add(group)
-    db.session.flush()
-    for merchant in _merchants(community, merchant_ids):
-        add_to_group(group, merchant)
-    return group
-
-
-def add_to_group(group: MerchantGroup, merchant: Merchant) -> MerchantGroup:
-    """Add ``merchant``; adding one already in the group changes nothing."""
-    if merchant.community_id != group.community_id:
-        raise InvalidInput(
-            f"No merchant {merchant.id} in this community.",
-            errors={"json": {"merchant_id": ["Unknown merchant."]}},
-        )
-    if merchant not in group.merchants:
-        db.session.add(
-            MerchantGroupMember(
-                community_id=group.community_id, group_id=group.id, merchant_id=merchant.id
-            )
-        )
-        db.session.flush()
-        db.session.expire(group, ["merchants"])
-    return group
-
-
-def groups_of(community: Community) -> sa.Select:
-    return sa.select(MerchantGroup).where(MerchantGroup.community_id == community.id)
-
-
-def group_named(community: Community, name: str) -> MerchantGroup | None:
-    return db.session.execute(
-        groups_of(community).where(MerchantGroup.name == name.strip())
-    ).scalar_one_or_none()
-
-
-def remove_from_group(group: MerchantGroup, merchant: Merchant) -> MerchantGroup:
-    db.session.execute(
-        sa.delete(MerchantGroupMember).where(
-            MerchantGroupMember.community_id == group.community_id,
-            MerchantGroupMember.group_id == group.id,
-            MerchantGroupMember.merchant_id == merchant.id,
-        )
-    )
-    db.session.expire(group, ["merchants"])
-    return group
-
-
-# --- rules ---------------------------------------------------------------------------
-
-
-def _invalid(field: str, message: str, detail: str | None = None) -> InvalidInput:
-    return InvalidInput(detail or message, errors={"json": {field: [message]}})
-
-
-def create_rule(
-    community: Community,
-    *,
-    name: str,
-    funding: CouponFunding,
-    on_expiry: ExpiryTarget,
-    actor: Member,
-    min_points_earned: int | None = None,
-    min_attendances: int | None = None,
-    points: int | None = None,
-    tiers: Sequence[tuple[int, int]] = (),
-    merchant_group: MerchantGroup | None = None,
-    validity: Validity | None = None,
-    valid_days: int | None = None,
-) -> IssuanceRule:
-    """A new rule. Exactly one of ``points`` and ``tiers`` ((min_points_earned, points)
-    pairs); at least one of ``min_points_earned`` and ``min_attendances``; validity
-    is ``valid_days`` days, or to the end of next month when no days are given.
-    """
-    name = name.strip()
-    if not name:
-        raise _invalid("name", "Required.", "A name is required.")
-    if min_points_earned is None and min_attendances is None:
-        raise _invalid(
-            "min_points_earned",
-            "Give min_points_earned, min_attendances or both.",
-            "Say who is eligible: a minimum of points earned, of attendances, or both.",
-        )
-    if (points is None) == (not tiers):
-        raise _invalid(
-            "points",
-            "Give either points or tiers.",
-            "A coupon's points are either fixed (points) or tiered by points earned (tiers).",
-        )
-    thresholds = [threshold for threshold, _ in tiers]
-    if len(set(thresholds)) != len(thresholds):
-        raise _invalid("tiers", "Each tier needs its own min_points_earned.")
-    validity = validity or (Validity.DAYS if valid_days is not None else Validity.END_OF_NEXT_MONTH)
-    if (validity == Validity.DAYS) != (valid_days is not None):
-        raise _invalid(
-            "valid_days",
-            "valid_days goes with validity 'days', and only with it.",
-        )
-    if merchant_group is not None and merchant_group.community_id != community.id:
-        raise _invalid("merchant_group_id", "Unknown merchant group.")
-    if db.session.execute(rules_of(community).where(IssuanceRule.name == name)).first():
-        raise Conflict(f"A rule named '{name}' already exists in this community.")
-    rule = IssuanceRule(
-        community_id=community.id,
-        name=name,
-        min_points_earned=min_points_earned,
-        min_attendances=min_attendances,
-        points=points,
-        merchant_group_id=merchant_group.id if merchant_group else None,
-        validity=validity,
-        valid_days=valid_days,
-        funding=funding,
-        on_expiry=on_expiry,
-        created_by_id=actor.id,
-        tiers=[
-            IssuanceTier(community_id=community.id, min_points_earned=threshold, points=value)
-            for threshold, value in sorted(tiers)
-        ],
-    )
-    db.session.add(rule)
-    db.session.flush()
-    return rule
-
-
-def rules_of(community: Community) -> sa.Select:
-    return sa.select(IssuanceRule).where(IssuanceRule.community_id == community.id)
-
-
-def coupon_expiry(rule: IssuanceRule, issued_at: datetime) -> datetime:
-    """The first moment a coupon issued at ``issued_at`` under ``rule`` is no longer valid.
-
-    End of next month: midnight (Asia/Shanghai) starting the second month after
-    the issue month. N days: midnight after the N-th day following the issue day.
-    """
-    if rule.validity == Validity.END_OF_NEXT_MONTH:
-        return Period.containing(issued_at).next().end
-    last_day = issued_at.astimezone(LOCAL_TZ).date() + timedelta(days=rule.valid_days)
-    return datetime.combine(last_day + timedelta(days=1), time(), tzinfo=LOCAL_TZ)
-
-
-# --- runs ------------------------------------------------------------------------------
+class CouponCodesExhausted(Conflict):
+    slug, title = "coupon-codes-exhausted", _l("No free coupon codes")
+    message = _l("Could not find free coupon codes; please run the issuance again.")
 
 
 @dataclass(frozen=True)
@@ -301,7 +130,10 @@ def issue_coupons(
     now = now or utcnow()
     if period.end > now:
         raise PeriodNotOver(
-            f"{period} is not over yet; issue its coupons once the month has ended.",
+            _(
+                "%(period)s is not over yet; issue its coupons once the month has ended.",
+                period=str(period),
+            ),
             errors={"json": {"period": ["The month has not ended yet."]}},
         )
     db.session.execute(
@@ -434,7 +266,7 @@ def _insert_coupons(
         for member_id in holding:
             del pending[member_id]
     if pending:
-        raise Conflict("Could not find free coupon codes; please run the issuance again.")
+        raise CouponCodesExhausted()
     return sorted(inserted)
 
 

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from models import Merchant, Offer, OfferKind
 
@@ -55,7 +56,9 @@ def split(
 ) -> Split:
     """The exact split of one bill; integers only, every floor towards the resident paying."""
     if bill_fen < 0:
-        raise InvalidInput("The bill cannot be negative.", errors={"json": {"bill_fen": ["≥ 0."]}})
+        raise InvalidInput(
+            _("The bill cannot be negative."), errors={"json": {"bill_fen": ["≥ 0."]}}
+        )
     if points_available < 0 or points_per_yuan <= 0:
         raise ValueError("points_available must be >= 0 and points_per_yuan > 0")
     discount = merchant_discount(offer, bill_fen)
@@ -127,7 +130,7 @@ def _check_terms(offer: Offer) -> None:
     if offer.active_from and offer.active_until and offer.active_from > offer.active_until:
         errors["active_until"] = ["Not before active_from."]
     if errors:
-        raise InvalidInput("The offer's terms do not fit together.", errors={"json": errors})
+        raise InvalidInput(_("The offer's terms do not fit together."), errors={"json": errors})
 
 
 def update_merchant(merchant: Merchant, **fields) -> Merchant:

@@ -6,6 +6,7 @@ import json
 
 import marshmallow as ma
 from flask import current_app
+from flask_babel import gettext as _
 
 from .extensions import db
 from .problems import InvalidInput
@@ -19,7 +20,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
     invalid = InvalidInput(
-        "The cursor is not one this API returned.", errors={"query": {"cursor": ["Invalid."]}}
+        _("The cursor is not one this API returned."), errors={"query": {"cursor": ["Invalid."]}}
     )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

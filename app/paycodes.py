@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from models import Community, Member, PayCodeSecret, PayCodeUse, utcnow
@@ -151,7 +152,7 @@ class VerifiedPayCode:
 
 def _verify(code: str, community: Community, now: datetime | None) -> VerifiedPayCode:
     code = code.strip()
-    invalid = InvalidPayCode("This is not a valid pay-code; ask the resident to show it again.")
+    invalid = InvalidPayCode(_("This is not a valid pay-code; ask the resident to show it again."))
     if not (code.isascii() and code.isdigit()) or not 11 <= len(code) <= 30 or code[0] == "0":
         raise invalid
     member_id, digit, mac = int(code[:-10]), int(code[-10]), code[-9:]
@@ -163,9 +164,9 @@ def _verify(code: str, community: Community, now: datetime | None) -> VerifiedPa
     if salt is None or not hmac.compare_digest(_mac(salt, member_id, index), mac):
         raise invalid
     if index <= current - WINDOWS_VALID:
-        raise PayCodeExpired("This pay-code has expired; ask the resident to show a fresh one.")
+        raise PayCodeExpired(_("This pay-code has expired; ask the resident to show a fresh one."))
     if member.community_id != community.id:
-        raise ForeignPayCode("This pay-code belongs to a resident of another community.")
+        raise ForeignPayCode(_("This pay-code belongs to a resident of another community."))
     if not member.active:
         raise invalid
     return VerifiedPayCode(member, index)
@@ -194,5 +195,5 @@ def consume_pay_code(code: str, community: Community, now: datetime | None = Non
         .returning(PayCodeUse.id)
     ).first()
     if recorded is None:
-        raise PayCodeUsed("This pay-code was already used; ask the resident for the next one.")
+        raise PayCodeUsed(_("This pay-code was already used; ask the resident for the next one."))
     return verified.member

@@ -15,6 +15,7 @@ import json
 
 import marshmallow as ma
 from flask import Response
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -69,6 +70,12 @@ class InvalidInput(Problem):
     message = _l("Please check what you entered.")
 
 
+def invalid_field(field: str, message: str, detail: str) -> InvalidInput:
+    """A refused value of one JSON field: ``detail``, translated, tells the reader why;
+    ``message`` stands under the field in ``errors``, like the schemas' own messages."""
+    return InvalidInput(detail, errors={"json": {field: [message]}})
+
+
 class ProblemSchema(ma.Schema):
     """The error body, for the OpenAPI document."""
 
@@ -108,7 +115,7 @@ class ProblemApi(Api):
             extra["errors"] = errors
         detail = data.get("message") or error.description
         if error.code == 422 and errors:
-            detail = "The request has invalid fields; see errors."
+            detail = _("The request has invalid fields; see errors.")
         response = problem_response(error.code, error.name, detail, **extra)
         for name, value in (data.get("headers") or {}).items():
             response.headers[name] = value

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from functools import wraps
 
 from flask import Flask, current_app, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -26,7 +28,8 @@ EXTENSION = "jifen.rate_limiter"
 
 
 class TooManyRequests(Problem):
-    status, slug, title = 429, "too-many-requests", "Too Many Requests"
+    status, slug, title = 429, "too-many-requests", _l("Too Many Requests")
+    message = _l("Too many attempts; please wait a little and try again.")
 
 
 def init_app(app: Flask) -> None:
@@ -67,7 +70,12 @@ def _count(config_key: str, message: Callable[[], str] | None) -> None:
     reset_at = limiter.get_window_stats(limit, *identifiers).reset_time
     wait = max(1, math.ceil(reset_at - time.time()))
     refused = TooManyRequests(
-        message() if message else f"More than {limit} from this address; retry in {wait} s."
+        message()
+        if message
+        else _(
+            "Too many requests from this address; try again in %(seconds)s seconds.",
+            seconds=wait,
+        )
     )
     refused.headers = {"Retry-After": str(wait)}
     raise refused

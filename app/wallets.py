@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import Account, Activity, Attendance, LedgerEntry, LedgerTransaction, Member
 
@@ -11,6 +13,13 @@ from .communities import wallet_of
 from .extensions import db
 from .money import points_value
 from .problems import NotFound
+
+
+class NoWallet(NotFound):
+    slug, title = "no-wallet", _l("No points wallet")
+    message = _l(
+        "This member holds no points wallet: merchant staff and platform admins earn none."
+    )
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,13 @@ class Balance:
 def wallet_or_404(member: Member) -> Account:
     wallet = wallet_of(member)
     if wallet is None:
-        raise NotFound(f"Member {member.id} ({member.role.value}) holds no points wallet.")
+        raise NoWallet(
+            _(
+                "Member %(id)s (%(role)s) holds no points wallet.",
+                id=member.id,
+                role=member.role.value,
+            )
+        )
     return wallet
 
 

@@ -23,7 +23,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from app import communities, create_app, issuance
+from app import communities, create_app, issuance, issuance_rules
 from app.earnings import LOCAL_TZ, last_month
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -115,7 +115,7 @@ def run(url: str, args) -> dict:
                 display_name="基金管理员",
                 role=Role.FUND_ADMIN,
             )
-            rule = issuance.create_rule(
+            rule = issuance_rules.create_rule(
                 community,
                 name="月度积分券",
                 min_points_earned=EARNED,

@@ -17,7 +17,7 @@ import sys
 
 import sqlalchemy as sa
 
-from app import auth, communities, create_app, issuance
+from app import auth, communities, create_app, issuance, issuance_rules
 from app.earnings import last_month
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -62,7 +62,7 @@ def seed(url: str, coupons: int) -> tuple[list[str], list[str]]:
                 display_name=f"收银员 {n}", role=Role.MERCHANT_STAFF, merchant_id=shop.id,
             )  # fmt: skip
             tokens.append(auth.issue_token(cashier)[0])
-        rule = issuance.create_rule(
+        rule = issuance_rules.create_rule(
             community, name="压测券", min_points_earned=EARNED, points=COUPON_POINTS,
             funding=CouponFunding.GRANT, on_expiry=ExpiryTarget.WALLET, actor=admin,
         )  # fmt: skip

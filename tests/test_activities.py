@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from support.activities import make_activity, per_hour
 
-from app import activities, checkin_codes
-from app.activities import Attendee
+from app import activities, checkin_codes, finalization
+from app import attendance as attending
+from app.attendance import Attendee
 from app.extensions import db
 from app.problems import InvalidInput
 from models import ActivityStatus, AttendanceStatus, CheckInMethod, Role
@@ -24,10 +25,10 @@ def test_several_steps_in_one_transaction_keep_every_change(people, clock):
     activity = make_activity(community, organizer, now=clock.now, publish=False)
     activity.place = "北新街东段"
     activities.publish(activity)
-    attendance, created = activities.check_in(
+    attendance, created = attending.check_in(
         activity, Attendee(resident, CheckInMethod.ORGANIZER), actor=organizer
     )
-    result = activities.finalize(activity, actor=organizer)
+    result = finalization.finalize(activity, actor=organizer)
     db.session.expire_all()
     assert created
     assert (activity.status, activity.place) == (ActivityStatus.FINALIZED, "北新街东段")
@@ -51,13 +52,13 @@ def test_every_illegal_activity_move_is_named(people, clock):
 def test_an_awarded_attendance_is_final(people, clock):
     community, organizer, resident = people
     activity = make_activity(community, organizer, now=clock.now)
-    attendance, _ = activities.check_in(
+    attendance, _ = attending.check_in(
         activity, Attendee(resident, CheckInMethod.ORGANIZER), actor=organizer
     )
-    activities.finalize(activity, actor=organizer)
+    finalization.finalize(activity, actor=organizer)
     for target in set(AttendanceStatus) - {AttendanceStatus.AWARDED}:
-        with pytest.raises(activities.IllegalAttendanceTransition):
-            activities.transition_attendance(attendance, target)
+        with pytest.raises(attending.IllegalAttendanceTransition):
+            attending.transition_attendance(attendance, target)
 
 
 @pytest.mark.parametrize(
@@ -81,16 +82,16 @@ def test_per_hour_points(people, clock, arrive, leave, points):
         checked_in_at=activity.starts_at + timedelta(minutes=arrive),
         checked_out_at=activity.starts_at + timedelta(minutes=leave),
     )
-    assert activities.attendance_points(activity, attendance) == points
+    assert finalization.attendance_points(activity, attendance) == points
     attendance.checked_out_at = None
-    assert activities.attendance_points(activity, attendance) is None
+    assert finalization.attendance_points(activity, attendance) is None
 
 
 def test_fixed_points_do_not_need_a_check_out(people, clock):
     community, organizer, _resident = people
     activity = make_activity(community, organizer, now=clock.now, points=35)
     attendance = activities.Attendance(checked_in_at=clock.now, checked_out_at=None)
-    assert activities.attendance_points(activity, attendance) == 35
+    assert finalization.attendance_points(activity, attendance) == 35
 
 
 @pytest.mark.parametrize(
@@ -107,37 +108,37 @@ def test_create_activity_guards_what_the_schema_also_checks(people, clock, field
 def test_sign_up_and_withdraw_only_while_open(people, clock):
     community, organizer, resident = people
     activity = make_activity(community, organizer, now=clock.now)
-    activities.withdraw(activity, resident)  # nothing to give back: nothing happens
+    attending.withdraw(activity, resident)  # nothing to give back: nothing happens
     activities.close(activity)
     with pytest.raises(activities.IllegalActivityTransition):
-        activities.sign_up(activity, resident)
+        attending.sign_up(activity, resident)
     ended = make_activity(community, organizer, now=clock.now, starts=timedelta(hours=-3), hours=2)
     with pytest.raises(activities.IllegalActivityTransition):
-        activities.sign_up(ended, resident)
+        attending.sign_up(ended, resident)
 
 
 def test_no_check_in_or_out_once_cancelled_or_finalized(people, clock):
     community, organizer, resident = people
     cancelled = make_activity(community, organizer, now=clock.now)
     activities.cancel(cancelled)
-    with pytest.raises(activities.CheckInClosed):
-        activities.record_check_in(cancelled, actor=organizer, member_id=resident.id)
+    with pytest.raises(attending.CheckInClosed):
+        attending.record_check_in(cancelled, actor=organizer, member_id=resident.id)
     finalized = make_activity(community, organizer, now=clock.now)
-    activities.record_check_in(finalized, actor=organizer, member_id=resident.id)
-    activities.finalize(finalized, actor=organizer)
-    with pytest.raises(activities.CheckInClosed):
-        activities.record_check_out(finalized, actor=organizer, member_id=resident.id)
+    attending.record_check_in(finalized, actor=organizer, member_id=resident.id)
+    finalization.finalize(finalized, actor=organizer)
+    with pytest.raises(attending.CheckInClosed):
+        attending.record_check_out(finalized, actor=organizer, member_id=resident.id)
 
 
 def test_reviewing_attendances(people, clock):
     community, organizer, resident = people
     activity = make_activity(community, organizer, now=clock.now)
-    attendance, _ = activities.record_check_in(activity, actor=organizer, member_id=resident.id)
+    attendance, _ = attending.record_check_in(activity, actor=organizer, member_id=resident.id)
     with pytest.raises(InvalidInput):
-        activities.exclude(attendance, reason="   ", actor=organizer)
-    assert activities.reinstate(attendance).status == AttendanceStatus.CHECKED_IN
+        attending.exclude(attendance, reason="   ", actor=organizer)
+    assert attending.reinstate(attendance).status == AttendanceStatus.CHECKED_IN
     with pytest.raises(InvalidInput) as unknown:
-        activities.record_check_in(activity, actor=organizer, member_id=999_999_999)
+        attending.record_check_in(activity, actor=organizer, member_id=999_999_999)
     assert "member_id" in unknown.value.extra["errors"]["json"]
 
 
@@ -146,4 +147,4 @@ def test_a_qr_that_is_not_a_check_in_link_is_refused(people, clock):
     activity = make_activity(community, organizer, now=clock.now)
     for payload in ("https://example.com/activities/1/other?code=ABCDEF", "/activities/1/check-in"):
         with pytest.raises(checkin_codes.CheckInCodeInvalid):
-            activities.record_check_in(activity, actor=resident, code=payload)
+            attending.record_check_in(activity, actor=resident, code=payload)

@@ -12,6 +12,9 @@ from support.problems import problem
 from app.extensions import db
 from models import Activity, ActivitySignup, Attendance, AuditEntry, LedgerTransaction, Role
 
+#: The API answers in Chinese unless the reader asks for English.
+ENGLISH = {"Accept-Language": "en"}
+
 
 @pytest.fixture
 def s(api, make_community, make_member):
@@ -129,6 +132,11 @@ def test_illegal_moves_are_named_and_change_nothing(s, clock):
     assert s.as_organizer.post(f"/activities/{activity.id}/cancel").json["status"] == "cancelled"
     refused = s.as_organizer.post(f"/activities/{activity.id}/publish")
     body = problem(refused, 409, "illegal-activity-transition")
+    assert body["title"] == "活动当前状态不允许此操作"
+    assert body["detail"] == f"活动 {activity.id} 当前状态为 cancelled，不能变为 published。"
+    english = s.as_organizer.post(f"/activities/{activity.id}/publish", headers=ENGLISH)
+    body = problem(english, 409, "illegal-activity-transition")
+    assert body["title"] == "Not possible in the activity's state"
     assert body["detail"] == f"Activity {activity.id} is cancelled; it cannot become published."
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).published_at is None

@@ -10,7 +10,8 @@ from support.activities import make_activity, per_hour
 from support.pages import page_client, sign_in, sign_out, submit
 from support.qr import decode_svg
 
-from app import activities, awards, checkin_codes
+from app import activities, awards, checkin_codes, finalization
+from app import attendance as attending
 from app.extensions import db
 from models import Activity, ActivityStatus, Attendance, AttendanceStatus, AuditEntry, Role
 
@@ -46,8 +47,8 @@ def flashes(page: str) -> list[str]:
 def attended(world, clock, **fields):
     """An activity the resident attended, finalized."""
     activity = make_activity(world.community, world.organizer, now=clock.now, **fields)
-    activities.record_check_in(activity, actor=world.organizer, member_id=world.resident.id)
-    activities.finalize(activity, actor=world.organizer)
+    attending.record_check_in(activity, actor=world.organizer, member_id=world.resident.id)
+    finalization.finalize(activity, actor=world.organizer)
     db.session.flush()
     return activity
 
@@ -139,7 +140,7 @@ def test_the_qr_link_opens_the_check_in_page_with_the_code(client, world, clock)
 def test_refusals_are_explained_on_the_page(client, world, make_member, clock):
     activity = make_activity(world.community, world.organizer, now=clock.now, capacity=1)
     old = current_code(activity)
-    activities.sign_up(activity, world.neighbour)
+    attending.sign_up(activity, world.neighbour)
     db.session.flush()
     sign_in(client, "wang-ayi")
     detail_path = f"/activities/{activity.id}"
@@ -162,7 +163,7 @@ def test_refusals_are_explained_on_the_page(client, world, make_member, clock):
 
 def test_withdrawing_gives_the_place_back(client, world, clock):
     activity = make_activity(world.community, world.organizer, now=clock.now)
-    activities.sign_up(activity, world.resident)
+    attending.sign_up(activity, world.resident)
     db.session.flush()
     sign_in(client, "wang-ayi")
     detail_path = f"/activities/{activity.id}"
@@ -171,7 +172,7 @@ def test_withdrawing_gives_the_place_back(client, world, clock):
     page = page_of(client.get(detail_path))
     assert flashes(page) == ["已取消报名。"]
     assert activities.signup_of(activity, world.resident) is None
-    activities.sign_up(activity, world.resident)
+    attending.sign_up(activity, world.resident)
     activities.close(activity)
     db.session.flush()
     submit(client, f"{detail_path}/withdraw", token_from=detail_path)
@@ -376,7 +377,7 @@ def test_publish_close_and_cancel_from_the_page(client, world, clock):
 
 def test_the_screen_shows_the_code_and_its_qr(client, world, clock):
     activity = make_activity(world.community, world.organizer, now=clock.now)
-    activities.record_check_in(activity, actor=world.organizer, member_id=world.neighbour.id)
+    attending.record_check_in(activity, actor=world.organizer, member_id=world.neighbour.id)
     db.session.flush()
     sign_in(client, "chen-org")
     code = checkin_codes.rotating_code(activity, clock.now)
@@ -421,8 +422,8 @@ def test_residents_cannot_open_the_screen(client, world, clock):
 def test_attendance_check_in_review_and_finalize(client, world, make_member, clock):
     activity = make_activity(world.community, world.organizer, now=clock.now, points=40)
     late = make_member(world.community, display_name="赵敏")
-    activities.sign_up(activity, world.resident)
-    activities.sign_up(activity, late)
+    attending.sign_up(activity, world.resident)
+    attending.sign_up(activity, late)
     db.session.flush()
     sign_in(client, "chen-org")
     path = f"/activities/{activity.id}/attendance"
@@ -448,7 +449,7 @@ def test_attendance_check_in_review_and_finalize(client, world, make_member, clo
     assert rows.count('class="attendance-row') == 2
     assert "应得 40 积分" in rows
 
-    by_member = {a.member_id: a for a in db.session.scalars(activities.attendance_list(activity))}
+    by_member = {a.member_id: a for a in db.session.scalars(attending.attendance_list(activity))}
     neighbour_row = by_member[world.neighbour.id]
     submit(client, f"/attendances/{neighbour_row.id}/exclude", {"reason": ""}, token_from=path)
     assert flashes(page_of(client.get(path))) == ["设为不计入时请填写原因。"]
@@ -487,7 +488,7 @@ def test_finalize_refuses_open_per_hour_attendances_on_the_page(client, world, c
     activity = make_activity(
         world.community, world.organizer, now=clock.now, starts=timedelta(hours=-1), **per_hour()
     )
-    activities.record_check_in(activity, actor=world.organizer, member_id=world.resident.id)
+    attending.record_check_in(activity, actor=world.organizer, member_id=world.resident.id)
     db.session.flush()
     sign_in(client, "chen-org")
     path = f"/activities/{activity.id}/attendance"

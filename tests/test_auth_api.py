@@ -58,7 +58,7 @@ def test_wrong_password_and_unknown_user_look_the_same(app, api, make_community,
 
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json == unknown.json
-    assert wrong.json["detail"] == "Unknown username or wrong password."
+    assert wrong.json["detail"] == "用户名或密码不正确。"
     assert wrong.headers["WWW-Authenticate"] == unknown.headers["WWW-Authenticate"]
     assert count(ApiToken, ApiToken.member_id == member.id) == 0
 
@@ -96,7 +96,7 @@ def test_login_is_rate_limited(rate_limited_app, make_community, make_member):
     assert fourth.status_code == 429
     assert fourth.mimetype == "application/problem+json"
     assert fourth.json["status"] == 429
-    assert fourth.json["title"] == "Too Many Requests"
+    assert fourth.json["title"] == "请求过于频繁"
     assert fourth.json["type"] == "urn:jifen:problem:too-many-requests"
     assert 0 < int(fourth.headers["Retry-After"]) <= 60
     assert "token" not in fourth.json

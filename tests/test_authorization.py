@@ -313,7 +313,7 @@ def test_the_requester_cannot_approve_their_own_award_but_a_second_admin_can(api
     before = snapshot()
     own = requester.post(f"/awards/{world.pending.id}/approve", key=True)
     assert own.status_code == 403
-    assert own.json["type"] == "urn:jifen:problem:forbidden"
+    assert own.json["type"] == "urn:jifen:problem:second-admin-must-decide"
     assert snapshot() == before
 
     balance_before = api.as_(world.target).get(f"/members/{world.target.id}/balance").json

@@ -111,7 +111,11 @@ def test_a_replayed_old_code_is_refused_as_expired(s, clock, later):
     activity = s.activity(clock.now)
     code = s.code(activity)["code"]
     clock.advance(seconds=later)
-    response = s.as_resident.post(f"/activities/{activity.id}/attendances", json={"code": code})
+    response = s.as_resident.post(
+        f"/activities/{activity.id}/attendances",
+        json={"code": code},
+        headers={"Accept-Language": "en"},
+    )
     body = problem(response, 422, "check-in-code-expired")
     assert "expired" in body["detail"]
     assert count(Attendance, Attendance.activity_id == activity.id) == 0
@@ -191,7 +195,8 @@ def test_organizer_checks_a_member_in_by_id_or_by_their_member_code(s, clock):
 def test_residents_cannot_check_in_somebody_else(s, clock):
     activity = s.activity(clock.now)
     path = f"/activities/{activity.id}/attendances"
-    problem(s.as_resident.post(path, json={"member_id": s.neighbour.id}), 403, "forbidden")
+    refused = s.as_resident.post(path, json={"member_id": s.neighbour.id})
+    problem(refused, 403, "others-by-organizers-only")
     member_code = s.as_neighbour.get(f"/members/{s.neighbour.id}/code").json["code"]
     problem(s.as_resident.post(path, json={"member_code": member_code}), 403)
     problem(s.as_resident.get(f"/members/{s.neighbour.id}/code"), 403)
@@ -216,7 +221,7 @@ def test_member_codes_from_elsewhere_or_tampered_are_refused(s, make_community, 
 
     foreign = problem(s.as_organizer.post(path, json={"member_code": outsider_code}), 422)
     assert foreign["type"] == "urn:jifen:problem:member-code-invalid"
-    assert foreign["detail"] == "This member code belongs to another community."
+    assert foreign["detail"] == "这个居民码属于其他社区。"
     for code in tampered:
         body = problem(s.as_organizer.post(path, json={"member_code": code}), 422)
         assert body["type"] == "urn:jifen:problem:member-code-invalid", code
@@ -243,6 +248,7 @@ def test_only_wallet_holders_attend(s, make_member, clock):
     )
     assert "member_id" in problem(response, 422)["errors"]["json"]
     problem(s.as_organizer.get(f"/members/{staff.id}/code"), 403)
+    problem(s.api.as_(staff).get(f"/members/{staff.id}/code"), 404, "no-member-code")
 
 
 # --- check-out ------------------------------------------------------------------------------

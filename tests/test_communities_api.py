@@ -7,6 +7,7 @@ from support.api import anonymous
 from support.books import count
 from support.names import unique
 
+from app import communities
 from app.extensions import db
 from models import Account, AccountKind, Member, Role
 
@@ -52,7 +53,7 @@ def test_duplicate_slug_is_a_conflict(platform):
     assert platform.post("/communities", json={"slug": slug, "name": "一"}).status_code == 201
     again = platform.post("/communities", json={"slug": slug, "name": "二"})
     assert again.status_code == 409
-    assert again.json["type"] == "urn:jifen:problem:conflict"
+    assert again.json["type"] == "urn:jifen:problem:slug-taken"
 
 
 # --- POST /communities/{slug}/members ---------------------------------------
@@ -99,6 +100,35 @@ def test_fund_admin_adds_members(app, api, make_community, admin_of, role):
     assert login.status_code == 201
     assert login.json["user"]["id"] == created["id"]
     assert "password" not in login.get_data(as_text=True)
+
+
+def test_platform_admins_add_fund_admins_only_and_nobody_adds_platform_admins(
+    platform, make_community, admin_of
+):
+    community = make_community()
+    fund_admin = admin_of(community)
+    path = f"/communities/{community.slug}/members"
+    before = count(Member)
+
+    resident = platform.post(path, json=new_member("resident"))
+    platform_admin = fund_admin.post(path, json=new_member("platform_admin"))
+
+    assert resident.status_code == platform_admin.status_code == 403
+    assert resident.json["type"] == "urn:jifen:problem:fund-admins-only-by-platform"
+    assert platform_admin.json["type"] == "urn:jifen:problem:platform-admin-by-command-only"
+    assert count(Member) == before
+    assert platform.post(path, json=new_member("fund_admin")).status_code == 201
+
+
+def test_only_platform_admins_belong_to_no_community(make_community):
+    """Not reachable through the API, which always names a community: the domain's own check."""
+    member = dict(password="a-long-password", display_name="新成员")
+    with pytest.raises(communities.CommunityMismatch):
+        communities.create_member(None, username=unique("r"), role=Role.RESIDENT, **member)
+    with pytest.raises(communities.CommunityMismatch):
+        communities.create_member(
+            make_community(), username=unique("p"), role=Role.PLATFORM_ADMIN, **member
+        )
 
 
 def test_merchant_staff_need_a_merchant_of_the_same_community(api, make_community, admin_of):
@@ -166,7 +196,16 @@ def test_duplicate_username_is_a_conflict(api, make_community, make_member, admi
         json=new_member("resident", username=taken.username),
     )
     assert response.status_code == 409
+    assert response.json["type"] == "urn:jifen:problem:username-taken"
+    assert response.json["detail"] == f"用户名“{taken.username}”已被占用。"
     assert "password" not in response.get_data(as_text=True)
+    english = admin_of(community).post(
+        f"/communities/{community.slug}/members",
+        json=new_member("resident", username=taken.username),
+        headers={"Accept-Language": "en"},
+    )
+    assert english.json["title"] == "Username taken"
+    assert english.json["detail"] == f"The username '{taken.username}' is taken."
 
 
 def test_member_list_never_shows_passwords(api, make_community, make_member, admin_of):
@@ -208,6 +247,7 @@ def test_fund_admin_adds_merchants(api, make_community, make_member, admin_of):
 
     again = admin.post(f"/communities/{community.slug}/merchants", json=shop)
     assert again.status_code == 409
+    assert again.json["type"] == "urn:jifen:problem:merchant-name-taken"
     invalid = admin.post(f"/communities/{community.slug}/merchants", json={"name": ""})
     assert invalid.status_code == 422
     assert set(invalid.json["errors"]["json"]) == {"name", "category"}

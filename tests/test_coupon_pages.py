@@ -9,7 +9,7 @@ from support.coupons import earn, issued_coupon, make_rule, spend
 from support.pages import csrf_token, sign_in, sign_out
 from support.qr import decode_svg
 
-from app import communities, coupon_tokens, coupons, issuance, paycodes
+from app import communities, coupon_tokens, coupons, issuance_rules, paycodes
 from app.earnings import LOCAL_TZ, Period, last_month
 from app.extensions import db
 from models import IssuanceRule, IssuanceRun, Role, utcnow
@@ -38,7 +38,7 @@ def chiefs(community):
         communities.create_merchant(community, name=name, category="商店")
         for name in ("微街长便民超市", "北新街理发店")
     ]
-    return issuance.create_merchant_group(
+    return issuance_rules.create_merchant_group(
         community, name="微街长商家", merchant_ids=[shop.id for shop in shops]
     )
 

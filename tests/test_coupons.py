@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from support.books import balance, count, escrow, reconciled, wallet
 from support.coupons import earn, issued_coupon, make_rule, spend
 
-from app import communities, coupon_tokens, coupons, issuance
+from app import communities, coupon_tokens, coupons, issuance, issuance_rules
 from app.coupon_tokens import CouponExpired
 from app.coupons import (
     CouponRevoked,
@@ -90,7 +90,9 @@ def test_coupon_valid_at_every_merchant_or_the_rules_group(
 ):
     barber = communities.create_merchant(community, name="理发店", category="理发")
     foreign = communities.create_merchant(make_community(), name="外地店", category="超市")
-    chiefs = issuance.create_merchant_group(community, name="微街长商家", merchant_ids=[shop.id])
+    chiefs = issuance_rules.create_merchant_group(
+        community, name="微街长商家", merchant_ids=[shop.id]
+    )
     everywhere = issued_coupon(community, admin, make_member(community))
     chiefs_only = issued_coupon(community, admin, make_member(community), merchant_group=chiefs)
 
@@ -101,8 +103,8 @@ def test_coupon_valid_at_every_merchant_or_the_rules_group(
     assert not coupons.coupon_valid_at(chiefs_only, barber)
     assert not coupons.coupon_valid_at(chiefs_only, foreign)
 
-    issuance.add_to_group(chiefs, barber)
-    issuance.remove_from_group(chiefs, shop)
+    issuance_rules.add_to_group(chiefs, barber)
+    issuance_rules.remove_from_group(chiefs, shop)
     assert coupons.coupon_valid_at(chiefs_only, barber)
     assert not coupons.coupon_valid_at(chiefs_only, shop)
 

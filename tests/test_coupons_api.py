@@ -12,7 +12,7 @@ from support.coupons import earn, spend
 from support.problems import problem
 from support.qr import decode_png, decode_svg
 
-from app import communities, coupon_tokens, coupons, paycodes
+from app import communities, coupon_tokens, coupons, issuance, paycodes
 from app.earnings import Period, last_month
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -92,7 +92,7 @@ def test_merchant_groups(fund, api, community, shops, make_member, make_communit
     listed = api.as_(make_member(community)).get(path)
     assert [g["id"] for g in listed.json["items"]] == [group["id"]]
 
-    problem(fund.post(path, json={"name": "微街长商家"}), 409)
+    problem(fund.post(path, json={"name": "微街长商家"}), 409, "merchant-group-name-taken")
     foreign = communities.create_merchant(make_community(), name="外地店", category="超市")
     problem(fund.post(path, json={"name": "外地", "merchant_ids": [foreign.id]}), 422)
     unknown = fund.post(
@@ -190,7 +190,7 @@ def test_a_bad_rule_is_a_problem_and_changes_nothing(fund, community, fields, fi
 def test_rule_names_are_unique(fund, community):
     path = f"/communities/{community.slug}/issuance-rules"
     assert fund.post(path, json=rule_body()).status_code == 201
-    problem(fund.post(path, json=rule_body()), 409, "conflict")
+    problem(fund.post(path, json=rule_body()), 409, "rule-name-taken")
 
 
 # --- issuance runs --------------------------------------------------------------------
@@ -274,6 +274,24 @@ def test_a_run_for_a_month_not_over_is_refused(fund, community, make_member):
     body = problem(response, 422, "period-not-over")
     assert this_month in body["detail"]
     assert count(IssuanceRun, IssuanceRun.community_id == community.id) == 0
+
+
+def test_a_run_that_finds_no_free_coupon_code_is_refused_and_changes_nothing(
+    fund, community, make_member, monkeypatch
+):
+    earn(make_member(community), 300)
+    rule = fund.post(f"/communities/{community.slug}/issuance-rules", json=rule_body()).json
+    path = f"/communities/{community.slug}/issuance-runs"
+    body = {"rule_id": rule["id"], "period": str(last_month())}
+    monkeypatch.setattr(issuance, "new_code", lambda: "AAAAAAAAAA")
+    assert fund.post(path, json=body, key=True).json["issued"] == 1
+    earn(make_member(community), 300)
+    before = (count(IssuanceRun), count(Coupon), count(LedgerTransaction))
+
+    refused = problem(fund.post(path, json=body, key=True), 409, "coupon-codes-exhausted")
+
+    assert refused["detail"] == "未能找到可用的券码，请重新发券。"
+    assert (count(IssuanceRun), count(Coupon), count(LedgerTransaction)) == before
 
 
 def test_a_run_needs_an_idempotency_key_and_another_communitys_rule_is_unknown(
@@ -545,7 +563,7 @@ def test_nobody_else_sees_a_pay_code(api, fund, community, make_member, make_com
     problem(api.as_(make_member(make_community())).get(path), 404)
     problem(api.as_(make_member(None, Role.PLATFORM_ADMIN)).get(path), 403)
     staff = make_member(community, Role.MERCHANT_STAFF)
-    problem(api.as_(staff).get(f"/members/{staff.id}/pay-code"), 404)
+    problem(api.as_(staff).get(f"/members/{staff.id}/pay-code"), 404, "no-wallet")
 
 
 def test_the_openapi_document_lists_the_coupon_endpoints(app, ctx):

@@ -17,6 +17,7 @@ from support.concurrency import concurrently, invoke_reconcile, new_member
 from support.names import unique
 
 from app import activities, auth, checkin_codes, communities
+from app import attendance as attending
 from app.extensions import db
 from models import (
     Activity,
@@ -146,7 +147,7 @@ def test_finalizing_twice_at_once_awards_once(pg):
     place = new_place(residents=6)
     activity = place.activity(points=30)
     for resident in place.residents:
-        activities.record_check_in(activity, actor=place.organizer, member_id=resident.id)
+        attending.record_check_in(activity, actor=place.organizer, member_id=resident.id)
     db.session.commit()
     path = f"/activities/{activity.id}/finalize"
 
@@ -176,7 +177,7 @@ def test_the_monthly_cap_holds_when_activities_finalize_at_once(pg):
     resident = place.residents[0]
     several = [place.activity(title=f"活动{n}", points=40) for n in range(4)]
     for activity in several:
-        activities.record_check_in(activity, actor=place.organizer, member_id=resident.id)
+        attending.record_check_in(activity, actor=place.organizer, member_id=resident.id)
     db.session.commit()
 
     replies = concurrently(

@@ -64,7 +64,7 @@ def test_409(api, make_community, make_member):
     admin = api.as_(make_member(None, Role.PLATFORM_ADMIN))
     response = admin.post("/communities", json={"slug": community.slug, "name": "重复"})
     body = assert_problem(response, 409)
-    assert body["type"] == "urn:jifen:problem:conflict"
+    assert body["type"] == "urn:jifen:problem:slug-taken"
     assert community.slug in body["detail"]
 
 

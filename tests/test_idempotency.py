@@ -128,7 +128,12 @@ def test_same_key_with_another_body_is_a_conflict(api, community, admin, residen
     first = client.post(awards_path(community), json=body, key="one-request")
     assert first.status_code == 201, first.json
 
-    reused = client.post(awards_path(community), json={**body, **changed}, key="one-request")
+    reused = client.post(
+        awards_path(community),
+        json={**body, **changed},
+        key="one-request",
+        headers={"Accept-Language": "en"},
+    )
 
     assert reused.status_code == 409
     assert reused.content_type == PROBLEM

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from support.books import balance, count, escrow, reconciled, wallet
 from support.coupons import earn, in_period, make_rule
 
-from app import communities, coupon_tokens, coupons, issuance, ledger
+from app import communities, coupon_tokens, coupons, issuance, issuance_rules, ledger
 from app.demo import dated
 from app.earnings import Period, earnings_of, last_month
 from app.extensions import db
@@ -79,26 +79,26 @@ def test_merchant_groups(community, make_community):
     barber = communities.create_merchant(community, name="理发店", category="理发")
     elsewhere = communities.create_merchant(make_community(), name="外地店", category="超市")
 
-    group = issuance.create_merchant_group(
+    group = issuance_rules.create_merchant_group(
         community, name=" 微街长商家 ", merchant_ids=[grocery.id]
     )
     assert group.name == "微街长商家"
     assert group.merchants == [grocery]
-    issuance.add_to_group(group, barber)
-    issuance.add_to_group(group, barber)
+    issuance_rules.add_to_group(group, barber)
+    issuance_rules.add_to_group(group, barber)
     assert group.merchants == [grocery, barber]
-    issuance.remove_from_group(group, grocery)
+    issuance_rules.remove_from_group(group, grocery)
     assert group.merchants == [barber]
 
     with pytest.raises(Conflict):
-        issuance.create_merchant_group(community, name="微街长商家")
+        issuance_rules.create_merchant_group(community, name="微街长商家")
     with pytest.raises(InvalidInput) as caught:
-        issuance.create_merchant_group(community, name="外地", merchant_ids=[elsewhere.id])
+        issuance_rules.create_merchant_group(community, name="外地", merchant_ids=[elsewhere.id])
     assert "merchant_ids" in caught.value.extra["errors"]["json"]
     with pytest.raises(InvalidInput):
-        issuance.add_to_group(group, elsewhere)
+        issuance_rules.add_to_group(group, elsewhere)
     with pytest.raises(InvalidInput):
-        issuance.create_merchant_group(community, name="  ")
+        issuance_rules.create_merchant_group(community, name="  ")
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_rule_names_are_unique_and_groups_local(community, admin, make_community
     make_rule(community, admin, name="月度积分券")
     with pytest.raises(Conflict):
         make_rule(community, admin, name="月度积分券")
-    other_group = issuance.create_merchant_group(make_community(), name="别处")
+    other_group = issuance_rules.create_merchant_group(make_community(), name="别处")
     with pytest.raises(InvalidInput):
         make_rule(community, admin, merchant_group=other_group)
 
@@ -134,9 +134,11 @@ def test_validity_end_of_next_month_and_days(community, admin):
     assert (monthly.validity, days.validity) == (Validity.END_OF_NEXT_MONTH, Validity.DAYS)
     # 2026-11-30 23:30 in Shanghai is still November: valid to the end of December.
     late_november = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
-    assert issuance.coupon_expiry(monthly, late_november) == datetime(2026, 12, 31, 16, tzinfo=UTC)
+    assert issuance_rules.coupon_expiry(monthly, late_november) == datetime(
+        2026, 12, 31, 16, tzinfo=UTC
+    )
     # Issued on 12-01 (Shanghai): 30 days after is 12-31, valid through that day.
-    assert issuance.coupon_expiry(days, late_november + timedelta(hours=1)) == datetime(
+    assert issuance_rules.coupon_expiry(days, late_november + timedelta(hours=1)) == datetime(
         2026, 12, 31, 16, tzinfo=UTC
     )
 
@@ -168,7 +170,7 @@ def test_a_grant_run_issues_to_the_eligible_into_escrow(community, admin, make_m
     assert coupon.period == str(last_month())
     assert len(coupon.code) == coupon_tokens.CODE_LENGTH
     assert set(coupon.code) <= set(coupon_tokens.CODE_ALPHABET)
-    assert coupon.expires_at == issuance.coupon_expiry(rule, coupon.issued_at)
+    assert coupon.expires_at == issuance_rules.coupon_expiry(rule, coupon.issued_at)
     assert len(coupons_of(by_attendance)) == 1
     # Granted: minted from issuance into escrow; wallets untouched.
     assert escrow(community) == 200

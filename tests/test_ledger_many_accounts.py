@@ -61,7 +61,7 @@ def test_one_short_account_refuses_the_whole_post_and_writes_nothing(community, 
         )
 
     assert caught.value.extra == {"account_id": short.id}
-    assert caught.value.detail == f"账户 {short.id} 余额不足 60。"
+    assert caught.value.detail == f"Account {short.id} does not hold the 60 needed."
     assert balances_of(*wallets) == [50] * len(wallets)
     assert balances_of(escrow) == [0]
     assert (count_in(LedgerTransaction, community), count_in(LedgerEntry, community)) == before

@@ -10,7 +10,7 @@ from support.books import balance, count, escrow, reconciled, wallet
 from support.coupons import earn, issued_coupon
 from support.problems import problem
 
-from app import communities, coupon_tokens, coupons, issuance, offers, paycodes
+from app import communities, coupon_tokens, coupons, issuance_rules, offers, paycodes
 from app.extensions import db
 from models import (
     AccountKind,
@@ -309,7 +309,9 @@ def test_coupons_that_cannot_be_spent_here_are_refused(
     till, community, admin, resident, shop, make_member, make_community
 ):
     elsewhere = communities.create_merchant(community, name="老街茶馆", category="茶馆")
-    group = issuance.create_merchant_group(community, name="别家", merchant_ids=[elsewhere.id])
+    group = issuance_rules.create_merchant_group(
+        community, name="别家", merchant_ids=[elsewhere.id]
+    )
     restricted = issued_coupon(community, admin, resident, merchant_group=group)
     body = {"code": restricted.code, "bill_fen": 100}
     problem(till.post("/redemptions", json=body, key=True), 422, "coupon-not-valid-at-merchant")

@@ -28,6 +28,15 @@ def test_balance_value_at_another_rate_shows_the_remainder(api, make_community, 
     }
 
 
+def test_merchant_staff_hold_no_wallet(api, make_community, make_member):
+    staff = make_member(make_community(), Role.MERCHANT_STAFF)
+    client = api.as_(staff)
+    for path in (f"/members/{staff.id}/balance", f"/members/{staff.id}/transactions"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json["type"] == "urn:jifen:problem:no-wallet"
+
+
 def test_empty_wallet(api, make_community, make_member):
     resident = make_member(make_community())
     client = api.as_(resident)

@@ -27,7 +27,8 @@ from flask_login import current_user, login_required
 
 from models import Activity, ActivityStatus, Attendance, Member, utcnow
 
-from .. import activities, checkin_codes, qr, wallets
+from .. import activities, checkin_codes, finalization, qr, wallets
+from .. import attendance as attending
 from ..authz import requires
 from ..communities import wallet_of
 from ..earnings import LOCAL_TZ, Period, earnings_of
@@ -144,7 +145,7 @@ def activity_list():
         )
     )
     mine = db.session.scalars(
-        activities.attendances_of_member(actor).order_by(Attendance.id.desc()).limit(50)
+        attending.attendances_of_member(actor).order_by(Attendance.id.desc()).limit(50)
     ).all()
     organizing = []
     if activities.manages(actor):
@@ -188,7 +189,7 @@ def _check_in_open(activity: Activity) -> bool:
     now = utcnow()
     return (
         activity.status == ActivityStatus.PUBLISHED
-        and activity.starts_at - activities.CHECK_IN_OPENS_BEFORE <= now <= activity.ends_at
+        and activity.starts_at - attending.CHECK_IN_OPENS_BEFORE <= now <= activity.ends_at
     )
 
 
@@ -196,7 +197,7 @@ def _check_in_open(activity: Activity) -> bool:
 @page_action("activity.sign_up")
 def sign_up(activity):
     attempt(
-        lambda: activities.sign_up(activities.visible(activity, _actor()), _actor()),
+        lambda: attending.sign_up(activities.visible(activity, _actor()), _actor()),
         lambda _signup: _("You are signed up. See you there!"),
     )
     return redirect(url_for("web.activity_page", activity_id=activity.id))
@@ -206,7 +207,7 @@ def sign_up(activity):
 @page_action("activity.sign_up")
 def withdraw(activity):
     attempt(
-        lambda: activities.withdraw(activity, _actor()),
+        lambda: attending.withdraw(activity, _actor()),
         lambda _none: _("Your place is given back."),
     )
     return redirect(url_for("web.activity_page", activity_id=activity.id))
@@ -223,7 +224,7 @@ def check_in(activity):
     error = None
     if form.validate_on_submit():
         try:
-            attendance, created = activities.record_check_in(
+            attendance, created = attending.record_check_in(
                 activity, actor=_actor(), code=form.code.data
             )
         except EXPLAINED as problem:
@@ -246,7 +247,7 @@ def check_out(activity):
     form = CodeForm()
     if form.validate_on_submit():
         attempt(
-            lambda: activities.record_check_out(activity, actor=_actor(), code=form.code.data),
+            lambda: attending.record_check_out(activity, actor=_actor(), code=form.code.data),
             lambda _attendance: _("You are checked out. Thank you!"),
         )
     else:
@@ -350,8 +351,8 @@ def move_activity(activity, move):
 def screen(activity):
     """The rotating check-in QR, large, for a phone or a TV; it refreshes itself."""
     try:
-        shown = checkin_codes.display(activity, activities.check_in_code(activity))
-    except activities.CheckInClosed:
+        shown = checkin_codes.display(activity, attending.check_in_code(activity))
+    except attending.CheckInClosed:
         shown = None
     return render_template(
         "activities/screen.html",
@@ -364,7 +365,7 @@ def screen(activity):
 
 def _checked_in(activity: Activity) -> int:
     return db.session.scalar(
-        sa.select(sa.func.count()).select_from(activities.attendance_list(activity).subquery())
+        sa.select(sa.func.count()).select_from(attending.attendance_list(activity).subquery())
     )
 
 
@@ -372,7 +373,7 @@ def _checked_in(activity: Activity) -> int:
 @page_action("activity.check_in_code")
 def screen_json(activity):
     """What the screen's script fetches every window: the new code, its QR, the count."""
-    shown = checkin_codes.display(activity, activities.check_in_code(activity))
+    shown = checkin_codes.display(activity, attending.check_in_code(activity))
     return jsonify(
         code=shown.code,
         url=shown.url,
@@ -387,7 +388,7 @@ def screen_json(activity):
 @page_action("activity.check_in_code")
 def screen_qr(activity):
     window = request.args.get("window", type=int)
-    code = activities.check_in_code(activity, window)
+    code = attending.check_in_code(activity, window)
     body = qr.svg(checkin_codes.checkin_url(activity, code.code))
     return Response(body, mimetype=qr.SVG, headers={"Cache-Control": "no-store"})
 
@@ -397,7 +398,7 @@ def screen_qr(activity):
 def attendance(activity):
     """The live attendance list, with check-in by member code and the finalize button."""
     rows = db.session.scalars(
-        activities.attendance_list(activity).order_by(Attendance.checked_in_at, Attendance.id)
+        attending.attendance_list(activity).order_by(Attendance.checked_in_at, Attendance.id)
     ).all()
     waiting = db.session.scalars(
         sa.select(Member)
@@ -414,7 +415,7 @@ def attendance(activity):
         activity=activity,
         rows=rows,
         waiting=waiting,
-        points_of=lambda row: activities.attendance_points(activity, row),
+        points_of=lambda row: finalization.attendance_points(activity, row),
         action_form=ActionForm(),
         exclude_form=ExcludeForm(),
         editable=activity.status in (ActivityStatus.PUBLISHED, ActivityStatus.CLOSED),
@@ -434,9 +435,7 @@ def record_attendance(activity):
     """The organizer checks a resident in: a scanned member code, or a signed-up name."""
     form = MemberCodeForm()
     if form.validate_on_submit():
-        attempt(
-            lambda: activities.record_check_in(activity, actor=_actor(), **form.who()), _arrived
-        )
+        attempt(lambda: attending.record_check_in(activity, actor=_actor(), **form.who()), _arrived)
     else:
         flash(_("Please scan or type the resident's member code."), "error")
     return _back_to_attendance(activity.id)
@@ -455,7 +454,7 @@ def _arrived(result: tuple[Attendance, bool]) -> str:
 def check_out_attendee(attendance):
     """The organizer records someone leaving (who forgot, or has no phone)."""
     attempt(
-        lambda: activities.record_check_out(
+        lambda: attending.record_check_out(
             attendance.activity, actor=_actor(), member_id=attendance.member_id
         ),
         lambda done: _("%(name)s is checked out.", name=done.member.display_name),
@@ -469,7 +468,7 @@ def exclude(attendance):
     form = ExcludeForm()
     if form.validate_on_submit():
         attempt(
-            lambda: activities.exclude(attendance, reason=form.reason.data, actor=_actor()),
+            lambda: attending.exclude(attendance, reason=form.reason.data, actor=_actor()),
             lambda done: _("%(name)s is left out.", name=done.member.display_name),
         )
     else:
@@ -481,7 +480,7 @@ def exclude(attendance):
 @page_action("attendance.review")
 def reinstate(attendance):
     attempt(
-        lambda: activities.reinstate(attendance),
+        lambda: attending.reinstate(attendance),
         lambda done: _("%(name)s counts again.", name=done.member.display_name),
     )
     return _back_to_attendance(attendance.activity_id)
@@ -491,7 +490,7 @@ def reinstate(attendance):
 @page_action("activity.finalize")
 def finalize(activity):
     attempt(
-        lambda: activities.finalize(activity, actor=_actor()),
+        lambda: finalization.finalize(activity, actor=_actor()),
         lambda result: _(
             "Finalized. Attendances awarded: %(num)s; points in all: %(points)s.",
             num=result.awarded,

@@ -112,7 +112,7 @@ class MemberCodeForm(FlaskForm):
         return bool(self.member_code.data) != bool(self.member_id.data)
 
     def who(self) -> dict:
-        """The request as :func:`app.activities.record_check_in` takes it."""
+        """The request as :func:`app.attendance.record_check_in` takes it."""
         if self.member_id.data:
             return {"member_id": self.member_id.data}
         return {"member_code": self.member_code.data}

@@ -43,26 +43,7 @@ KIND_LABELS = {
     TransactionKind.COUPON_REVOCATION: _l("Coupon withdrawn"),
 }
 
-#: A refused request, said for the person at the page (the API's detail is English).
-PROBLEM_TEXTS = {
-    "check-in-code-invalid": _l(
-        "That code is not this activity's. Please check the code on the organizer's screen."
-    ),
-    "check-in-code-expired": _l(
-        "That code has expired. Please type the code the organizer's screen shows now."
-    ),
-    "check-in-closed": _l("Check-in for this activity is not open."),
-    "activity-full": _l("Sorry, this activity is full."),
-    "not-checked-in": _l("There is no check-in to check out from."),
-    "illegal-activity-transition": _l("This cannot be done in the activity's present state."),
-    "illegal-attendance-transition": _l("This cannot be done to this attendance now."),
-    "member-code-invalid": _l("That is not a valid member code of this community."),
-    "attendances-not-checked-out": _l(
-        "Some people have not checked out yet. Check them out or leave them out first."
-    ),
-    "invalid-input": _l("Please check what you entered."),
-}
-
 
 def problem_text(problem: Problem) -> str:
-    return PROBLEM_TEXTS.get(problem.slug) or PROBLEM_TEXTS["invalid-input"]
+    """A refused request, said for the person at the page: its type's message."""
+    return problem.shown

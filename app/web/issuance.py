@@ -15,6 +15,7 @@ from .. import issuance
 from ..authz import Scope, authorize
 from ..earnings import Period, last_month
 from ..extensions import db
+from ..issuance_rules import create_rule, groups_of, rules_of
 from ..problems import Conflict, Forbidden
 from . import blp
 from .forms import IssuanceRuleForm, IssuanceRunForm
@@ -102,7 +103,7 @@ def rule_summary(rule: IssuanceRule) -> list[tuple[str, str]]:
 def issuance_rules():
     member = _admin("issuance_rule.create")
     rules = (
-        db.session.execute(issuance.rules_of(member.community).order_by(IssuanceRule.id.desc()))
+        db.session.execute(rules_of(member.community).order_by(IssuanceRule.id.desc()))
         .scalars()
         .all()
     )
@@ -120,7 +121,7 @@ ALL_MERCHANTS = ""
 def new_issuance_rule():
     member = _admin("issuance_rule.create")
     community = member.community
-    groups = db.session.execute(issuance.groups_of(community)).scalars().all()
+    groups = db.session.execute(groups_of(community)).scalars().all()
     form = IssuanceRuleForm()
     form.merchant_group.choices = [SelectChoice(ALL_MERCHANTS, _l("All partner merchants"))] + [
         SelectChoice(str(group.id), group.name) for group in groups
@@ -128,7 +129,7 @@ def new_issuance_rule():
     if form.validate_on_submit():
         chosen = {str(group.id): group for group in groups}.get(form.merchant_group.data)
         try:
-            issuance.create_rule(
+            create_rule(
                 community,
                 name=form.name.data,
                 min_points_earned=form.min_points_earned.data,
@@ -154,11 +155,7 @@ def new_issuance_rule():
 def issuance_runs():
     member = _admin("issuance_run.create")
     community = member.community
-    rules = (
-        db.session.execute(issuance.rules_of(community).order_by(IssuanceRule.id.desc()))
-        .scalars()
-        .all()
-    )
+    rules = db.session.execute(rules_of(community).order_by(IssuanceRule.id.desc())).scalars().all()
     form = IssuanceRunForm(period=str(last_month()))
     form.rule.choices = [SelectChoice(rule.id, rule.name) for rule in rules]
     if form.validate_on_submit():

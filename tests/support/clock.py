@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app import activities, checkin_codes
+from app import activities, checkin_codes, finalization
+from app import attendance as attending
 
 
 class Clock:
@@ -30,6 +31,6 @@ def clock(monkeypatch) -> Clock:
     clock within minutes of it (the monthly cap compares the two).
     """
     pinned = Clock(datetime.now(UTC).replace(microsecond=0))
-    for module in (activities, checkin_codes):
+    for module in (activities, attending, finalization, checkin_codes):
         monkeypatch.setattr(module, "utcnow", pinned)
     return pinned

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app import coupons, issuance, ledger, sql
+from app import coupons, issuance, issuance_rules, ledger, sql
 from app.communities import wallet_of
 from app.demo import dated
 from app.earnings import LOCAL_TZ, Period, last_month
@@ -49,7 +49,7 @@ def make_rule(community, admin, **fields):
     )
     if "tiers" in fields:
         defaults.pop("points")
-    return issuance.create_rule(community, **{**defaults, **fields})
+    return issuance_rules.create_rule(community, **{**defaults, **fields})
 
 
 def spend(coupon, points, merchant):

@@ -2,7 +2,10 @@
 
 from flask import Response, g
 
-from ... import activities, checkin_codes, earnings, qr
+from models import Activity, Attendance
+
+from ... import activities, checkin_codes, earnings, finalization, qr
+from ... import attendance as attending
 from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import PageArgs, newest_first, page, page_schema
@@ -74,7 +77,7 @@ def list_activities(args, community):
     query = activities.listing(
         community, g.actor, status=args.get("status"), upcoming=args.get("upcoming", False)
     )
-    return page(newest_first(query, activities.Activity.id), args)
+    return page(newest_first(query, Activity.id), args)
 
 
 @blp.route("/activities/<int:activity_id>", methods=["GET"])
@@ -118,7 +121,7 @@ def finalize(activity):
 
     Finalizing a finalized activity does nothing and reports zero awarded.
     """
-    return activities.finalize(activity, actor=g.actor)
+    return finalization.finalize(activity, actor=g.actor)
 
 
 @blp.route("/activities/<int:activity_id>/check-in-code", methods=["GET"])
@@ -126,12 +129,12 @@ def finalize(activity):
 @blp.response(200, CheckInCodeOut)
 def check_in_code(activity):
     """The rotating check-in code for the organizer's screen, and its QR payload."""
-    code = activities.check_in_code(activity)
+    code = attending.check_in_code(activity)
     return checkin_codes.display(activity, code)
 
 
 def check_in_qr(activity, window: int | None, fmt: str) -> Response:
-    code = activities.check_in_code(activity, window)
+    code = attending.check_in_code(activity, window)
     return qr_response(checkin_codes.checkin_url(activity, code.code), fmt, cache="no-store")
 
 
@@ -159,7 +162,7 @@ def check_in_qr_svg(args, activity):
 @blp.alt_response(200, schema=SignupOut, description="Already signed up")
 def sign_up(activity):
     """Take a place in the activity; signing up again returns the first sign-up."""
-    signup, created = activities.sign_up(activities.visible(activity, g.actor), g.actor)
+    signup, created = attending.sign_up(activities.visible(activity, g.actor), g.actor)
     return signup, 201 if created else 200
 
 
@@ -168,7 +171,7 @@ def sign_up(activity):
 @blp.response(204)
 def withdraw(activity):
     """Give the place back."""
-    activities.withdraw(activity, g.actor)
+    attending.withdraw(activity, g.actor)
 
 
 @blp.route("/activities/<int:activity_id>/attendances", methods=["POST"])
@@ -181,7 +184,7 @@ def check_in(data, activity):
 
     Safe to retry: checking in again returns the first attendance with 200.
     """
-    attendance, created = activities.record_check_in(activity, actor=g.actor, **data)
+    attendance, created = attending.record_check_in(activity, actor=g.actor, **data)
     return attendance, 201 if created else 200
 
 
@@ -191,7 +194,7 @@ def check_in(data, activity):
 @blp.response(200, AttendanceOut)
 def check_out(data, activity):
     """Check out, with the same body as check-in; again keeps the first time."""
-    return activities.record_check_out(activity, actor=g.actor, **data)
+    return attending.record_check_out(activity, actor=g.actor, **data)
 
 
 @blp.route("/activities/<int:activity_id>/attendances", methods=["GET"])
@@ -200,7 +203,7 @@ def check_out(data, activity):
 @blp.response(200, page_schema(AttendanceOut, "AttendancePage"))
 def list_attendances(args, activity):
     """Everyone checked in, newest first."""
-    return page(newest_first(activities.attendance_list(activity), activities.Attendance.id), args)
+    return page(newest_first(attending.attendance_list(activity), Attendance.id), args)
 
 
 @blp.route("/attendances/<int:attendance_id>/exclude", methods=["POST"])
@@ -209,7 +212,7 @@ def list_attendances(args, activity):
 @blp.response(200, AttendanceOut)
 def exclude(data, attendance):
     """Leave an attendance out of the award, with a reason."""
-    return activities.exclude(attendance, reason=data["reason"], actor=g.actor)
+    return attending.exclude(attendance, reason=data["reason"], actor=g.actor)
 
 
 @blp.route("/attendances/<int:attendance_id>/reinstate", methods=["POST"])
@@ -217,7 +220,7 @@ def exclude(data, attendance):
 @blp.response(200, AttendanceOut)
 def reinstate(attendance):
     """Undo an exclusion."""
-    return activities.reinstate(attendance)
+    return attending.reinstate(attendance)
 
 
 @blp.route("/members/<int:member_id>/attendances", methods=["GET"])
@@ -226,9 +229,7 @@ def reinstate(attendance):
 @blp.response(200, page_schema(MemberAttendanceOut, "MemberAttendancePage"))
 def member_attendances(args, member):
     """The activities the member attended, newest first, with the points each gave."""
-    return page(
-        newest_first(activities.attendances_of_member(member), activities.Attendance.id), args
-    )
+    return page(newest_first(attending.attendances_of_member(member), Attendance.id), args)
 
 
 @blp.route("/members/<int:member_id>/code", methods=["GET"])

@@ -1,5 +1,7 @@
 """Tokens and the caller: ``POST /auth/token``, ``DELETE /auth/token``, ``GET /me``."""
 
+from flask_babel import gettext as _
+
 from ... import auth, wallets
 from ...authz import requires
 from ...communities import wallet_of
@@ -21,7 +23,7 @@ def create_token(credentials):
     """Exchange a username and password for a bearer token."""
     member = auth.authenticate(credentials["username"], credentials["password"])
     if member is None:
-        raise Unauthorized("Unknown username or wrong password.")
+        raise Unauthorized(_("Unknown username or wrong password."))
     secret, token = auth.issue_token(member)
     db.session.flush()
     return {"token": secret, "expires_at": token.expires_at, "user": member}

@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask import g
+from flask_babel import gettext as _
 
 from models import Award, Member
 
@@ -31,7 +32,7 @@ def create_award(data, community):
     member = db.session.get(Member, data["member_id"])
     if member is None or member.community_id != community.id:
         raise InvalidInput(
-            f"No member {data['member_id']} in this community.",
+            _("No member %(id)s in this community.", id=data["member_id"]),
             errors={"json": {"member_id": ["Unknown member."]}},
         )
     return awards.request_award(

@@ -1,16 +1,18 @@
 """Merchant groups, issuance rules and issuance runs (design.md §5)."""
 
 from flask import g
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import IssuanceRule, IssuanceRun, Merchant, MerchantGroup
 
-from ... import issuance
+from ... import issuance, issuance_rules
 from ...authz import requires
 from ...earnings import Period
 from ...extensions import db
 from ...idempotency import idempotent
 from ...pagination import PageArgs, newest_first, page, page_schema
-from ...problems import InvalidInput
+from ...problems import InvalidInput, invalid_field
 from ..blueprint import Blueprint
 from .schemas import (
     GroupMerchantIn,
@@ -27,10 +29,17 @@ blp = Blueprint(
 )
 
 
-def _unknown(field: str, what: str, value) -> InvalidInput:
-    return InvalidInput(
-        f"No {what} {value!r} in this community.", errors={"json": {field: [f"Unknown {what}."]}}
-    )
+#: For a looked-up object not in the community: the field's error, and the reader's sentence.
+UNKNOWN = {
+    Merchant: ("Unknown merchant.", _l("No merchant %(id)s in this community.")),
+    MerchantGroup: ("Unknown merchant group.", _l("No merchant group %(id)s in this community.")),
+    IssuanceRule: ("Unknown issuance rule.", _l("No issuance rule %(id)s in this community.")),
+}
+
+
+def _unknown(model, field: str, value) -> InvalidInput:
+    message, sentence = UNKNOWN[model]
+    return invalid_field(field, message, str(sentence) % {"id": repr(value)})
 
 
 @blp.route("/communities/<slug>/merchant-groups", methods=["POST"])
@@ -39,7 +48,7 @@ def _unknown(field: str, what: str, value) -> InvalidInput:
 @blp.response(201, MerchantGroupOut)
 def create_merchant_group(data, community):
     """Name a set of partner merchants, such as the 微街长 shops, for rules to use."""
-    return issuance.create_merchant_group(community, **data)
+    return issuance_rules.create_merchant_group(community, **data)
 
 
 @blp.route("/communities/<slug>/merchant-groups", methods=["GET"])
@@ -48,15 +57,15 @@ def create_merchant_group(data, community):
 @blp.response(200, page_schema(MerchantGroupOut, "MerchantGroupPage"))
 def list_merchant_groups(args, community):
     """The community's merchant groups, newest first."""
-    query = issuance.groups_of(community)
+    query = issuance_rules.groups_of(community)
     return page(newest_first(query, MerchantGroup.id), args)
 
 
-def _of_community(model, object_id: int, community_id: int, field: str, what: str):
+def _of_community(model, object_id: int, community_id: int, field: str):
     """The ``model`` row with this id in the community, or a 422 naming ``field``."""
     found = db.session.get(model, object_id)
     if found is None or found.community_id != community_id:
-        raise _unknown(field, what, object_id)
+        raise _unknown(model, field, object_id)
     return found
 
 
@@ -67,9 +76,9 @@ def _of_community(model, object_id: int, community_id: int, field: str, what: st
 def add_merchant(data, merchant_group):
     """Add a merchant to the group (adding one already in it changes nothing)."""
     merchant = _of_community(
-        Merchant, data["merchant_id"], merchant_group.community_id, "merchant_id", "merchant"
+        Merchant, data["merchant_id"], merchant_group.community_id, "merchant_id"
     )
-    return issuance.add_to_group(merchant_group, merchant)
+    return issuance_rules.add_to_group(merchant_group, merchant)
 
 
 @blp.route("/merchant-groups/<int:group_id>/merchants/<int:merchant_id>", methods=["DELETE"])
@@ -77,24 +86,22 @@ def add_merchant(data, merchant_group):
 @blp.response(200, MerchantGroupOut)
 def remove_merchant(merchant_group, merchant):
     """Take a merchant out of the group; rules naming the group stop covering it."""
-    return issuance.remove_from_group(merchant_group, merchant)
+    return issuance_rules.remove_from_group(merchant_group, merchant)
 
 
 def _group_named(community, data) -> MerchantGroup | None:
     by_id, by_name = data.pop("merchant_group_id"), data.pop("merchant_group")
     if by_id is not None and by_name is not None:
         raise InvalidInput(
-            "Name the merchant group by merchant_group_id or by merchant_group, not both.",
+            _("Name the merchant group by merchant_group_id or by merchant_group, not both."),
             errors={"json": {"merchant_group": ["Give one of merchant_group, merchant_group_id."]}},
         )
     if by_id is not None:
-        return _of_community(
-            MerchantGroup, by_id, community.id, "merchant_group_id", "merchant group"
-        )
+        return _of_community(MerchantGroup, by_id, community.id, "merchant_group_id")
     if by_name is not None:
-        group = issuance.group_named(community, by_name)
+        group = issuance_rules.group_named(community, by_name)
         if group is None:
-            raise _unknown("merchant_group", "merchant group", by_name)
+            raise _unknown(MerchantGroup, "merchant_group", by_name)
         return group
     return None
 
@@ -108,7 +115,9 @@ def create_rule(data, community):
     it is valid, how it is funded (grant or convert) and where expired points go."""
     group = _group_named(community, data)
     tiers = [(tier["min_points_earned"], tier["points"]) for tier in data.pop("tiers")]
-    return issuance.create_rule(community, merchant_group=group, tiers=tiers, actor=g.actor, **data)
+    return issuance_rules.create_rule(
+        community, merchant_group=group, tiers=tiers, actor=g.actor, **data
+    )
 
 
 @blp.route("/communities/<slug>/issuance-rules", methods=["GET"])
@@ -117,7 +126,7 @@ def create_rule(data, community):
 @blp.response(200, page_schema(IssuanceRuleOut, "IssuanceRulePage"))
 def list_rules(args, community):
     """The community's issuance rules, newest first."""
-    return page(newest_first(issuance.rules_of(community), IssuanceRule.id), args)
+    return page(newest_first(issuance_rules.rules_of(community), IssuanceRule.id), args)
 
 
 @blp.route("/issuance-rules/<int:rule_id>", methods=["GET"])
@@ -138,7 +147,7 @@ def create_run(data, community):
 
     Running the same rule and month again issues nothing more.
     """
-    rule = _of_community(IssuanceRule, data["rule_id"], community.id, "rule_id", "issuance rule")
+    rule = _of_community(IssuanceRule, data["rule_id"], community.id, "rule_id")
     return issuance.issue_coupons(rule, Period.parse(data["period"]), actor=g.actor)
 
 
