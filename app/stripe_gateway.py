@@ -39,6 +39,8 @@ confirm=False)``
 ``charge_fee(charge_id) -> ChargeFee``
     Stripe's fee on a charge, from its balance transaction.
 ``create_refund(payment_intent_id, amount_fen, idempotency_key, metadata)``
+``list_refunds(payment_intent_id)``
+    Every refund of the PaymentIntent's charge, made in Jifen or not.
 ``create_transfer(amount_fen, destination_account, idempotency_key, metadata)``
     A Connect transfer to a merchant's connected account (``acct_...``). The
     idempotency key must name what is being paid (a statement), so a retry
@@ -199,6 +201,12 @@ class StripeGateway:
             {"idempotency_key": idempotency_key},
         )
 
+    def list_refunds(self, payment_intent_id: str) -> Iterator[dict]:
+        page = self._call_object(
+            self.client.v1.refunds.list, {"payment_intent": payment_intent_id, "limit": 100}
+        )
+        return self._items(page)
+
     # --- payouts (Connect) ---------------------------------------------------
 
     def create_transfer(
@@ -252,7 +260,9 @@ class StripeGateway:
 
     def _list(self, method, created_from: datetime, created_until: datetime) -> Iterator[dict]:
         created = {"gte": int(created_from.timestamp()), "lt": int(created_until.timestamp())}
-        page = self._call_object(method, {"created": created, "limit": 100})
+        return self._items(self._call_object(method, {"created": created, "limit": 100}))
+
+    def _items(self, page) -> Iterator[dict]:
         try:
             for item in page.auto_paging_iter():
                 yield item.to_dict()

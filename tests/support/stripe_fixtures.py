@@ -37,7 +37,9 @@ from contextlib import contextmanager
 
 import pytest
 import stripe
+from flask import g, has_app_context
 
+from app.extensions import db
 from app.stripe_gateway import EXTENSION, build_gateway
 
 from .stripe_fake import StripeFake
@@ -76,6 +78,11 @@ def use_fake_stripe(app, fake: StripeFake):
 
 
 def post_event(client, delivery, path: str = WEBHOOK_PATH):
+    """POST ``delivery`` as Stripe would. Inside the test's app context, first commit
+    what the test set up and start with an empty ``g``, as ``ApiClient`` does."""
+    if has_app_context():
+        db.session.commit()
+        g.__dict__.clear()
     return client.post(path, data=delivery.payload, headers=delivery.headers)
 
 
