@@ -4,17 +4,30 @@ Each test makes a community of its own (unique slug) and leaves it consistent.
 """
 
 import json
+import threading
+import time
+import urllib.request
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 from support.stripe_fixtures import WEBHOOK_PATH, use_fake_stripe
 from test_postgres import concurrently, new_member, post, unique
+from werkzeug.serving import make_server
 
 from app import auth, communities, fund
 from app.extensions import db
 from app.reconciliation import reconcile
-from models import Donation, DonationRefund, Fund, IncomeEntry, LedgerTransaction, Role, StripeEvent
+from models import (
+    Community,
+    Donation,
+    DonationRefund,
+    Fund,
+    IncomeEntry,
+    LedgerTransaction,
+    Role,
+    StripeEvent,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -145,3 +158,53 @@ def test_twenty_retries_of_one_income_entry_record_it_once(stripe_pg):
     assert cash(community) == 6_914
     assert reconcile(community).ok
     db.session.rollback()
+
+
+def test_a_donation_end_to_end_against_a_live_server(committing_app, stripe_fake):
+    """Jifen served on loopback; localstripe itself posts the signed webhook to it."""
+    with use_fake_stripe(committing_app, stripe_fake), committing_app.app_context():
+        community, _, resident = setup()
+        slug = community.slug
+        community_id = community.id
+    server = make_server("127.0.0.1", 0, committing_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-jifen")
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with (
+            use_fake_stripe(committing_app, stripe_fake),
+            stripe_fake.delivering_to(base + WEBHOOK_PATH),
+        ):
+            started = _http(
+                f"{base}/api/v1/communities/{slug}/donations",
+                {"amount_fen": 20_000, "fund": "charity"},
+                {"Authorization": f"Bearer {resident}", "Idempotency-Key": unique("live")},
+            )
+            stripe_fake.pay(started["payment_intent_id"])
+            status_url = f"{base}/api/v1/donations/by-payment-intent/{started['payment_intent_id']}"
+            deadline = time.monotonic() + 15
+            status = _http(status_url)
+            while status["status"] != "succeeded" and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = _http(status_url)
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+    assert status["status"] == "succeeded"
+    with committing_app.app_context():
+        assert fund.cash_account(community_id, Fund.CHARITY).balance == 20_000 - 600
+        assert reconcile(db.session.get(Community, community_id)).ok
+        db.session.rollback()
+
+
+def _http(url, body=None, headers=None):
+    request = urllib.request.Request(  # noqa: S310 (the live server, on loopback)
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        return json.loads(response.read())

@@ -28,15 +28,18 @@ What is added to localstripe, before the server starts:
   409. Refused requests are not cached, so a retry after a refusal runs again,
   as on Stripe.
 - ``created[gte|gt|lte|lt]`` on ``GET /v1/payment_intents`` and ``/v1/transfers``.
-- Fees: a charge's balance transaction carries ``fee`` (``fee_basis_points``
-  of the amount, rounded half up, plus ``fee_fixed_fen``); localstripe's is 0.
-- Webhooks: the fake registers its own inbox (``/_config/inbox``) as a
-  webhook endpoint, so localstripe's real delivery (signed, about a second
-  after the event) is captured byte for byte: :meth:`StripeFake.wait_for_event`
-  returns it for the test to post into the Flask test client.
+- Fees: a charge's balance transaction carries ``fee``: 3% of the amount,
+  rounded half up, unless :meth:`StripeFake.set_fees` says otherwise
+  (localstripe's is 0).
+- Webhooks: the fake registers (``POST /_config/webhooks/{id}``) its own
+  inbox (``/_config/inbox``) as a webhook endpoint, so localstripe's real
+  delivery (signed, about a second after the event) is captured byte for
+  byte: :meth:`StripeFake.wait_for_event` returns it for the test to post
+  into the Flask test client.
   :meth:`StripeFake.event` signs a stored event at once, exactly as
   localstripe would deliver it, and :meth:`StripeFake.signed_event` builds and
   signs any event (``charge.refunded``, ``charge.dispute.created``...) the same way.
+  :meth:`StripeFake.delivering_to` also sends them to a live Jifen server for a while.
 
 Nothing here imports Flask or Jifen.
 """
@@ -48,6 +51,7 @@ import hmac
 import json
 import threading
 import time
+import urllib.request
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +68,7 @@ from localstripe.resources import (
     store,
     try_convert_to_int,
 )
-from localstripe.webhooks import schedule_webhook
+from localstripe.webhooks import _webhooks, schedule_webhook
 
 with warnings.catch_warnings():
     # localstripe registers plain functions as handlers, which aiohttp deprecates;
@@ -543,7 +547,7 @@ class StripeFake:
         self.client = stripe.StripeClient(
             self.api_key, base_addresses={"api": self.url}, max_network_retries=0
         )
-        self._call(self._register_inbox)
+        self.register_webhook("jifen-inbox", self.url + INBOX_PATH)
         return self
 
     async def _serve(self) -> None:
@@ -554,10 +558,33 @@ class StripeFake:
         host, port = self.runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
 
-    def _register_inbox(self) -> None:
-        localstripe_server.register_webhook(
-            "jifen-inbox", self.url + INBOX_PATH, self.webhook_secret, None
+    def register_webhook(self, webhook_id: str, url: str, events: list[str] | None = None) -> None:
+        """``POST /_config/webhooks/{id}``: localstripe delivers events to ``url`` from now on."""
+        body = {"url": url, "secret": self.webhook_secret}
+        if events is not None:
+            body["events"] = events
+        request = urllib.request.Request(  # noqa: S310 (the fake, on loopback)
+            f"{self.url}/_config/webhooks/{webhook_id}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            response.read()
+
+    @contextlib.contextmanager
+    def delivering_to(self, url: str):
+        """Webhooks also go to ``url`` (a live Jifen server) inside the block.
+
+        localstripe keeps webhooks until the process ends, and a delivery may be
+        walking them: after the block this one listens to no event type.
+        """
+        webhook_id = "live-" + random_id(8)
+        self.register_webhook(webhook_id, url)
+        try:
+            yield
+        finally:
+            self._call(setattr, _webhooks[webhook_id], "events", [])
 
     def stop(self) -> None:
         if self.loop is None:
