@@ -612,10 +612,16 @@ class StripeFake:
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(10)
 
     def reset(self) -> None:
-        """Empty the store, the idempotency cache, refusals, the inbox; default fees."""
+        """``DELETE /_config/data`` (localstripe's store), then the idempotency cache,
+        refused destinations and the inbox; fees back to the default."""
+
+        request = urllib.request.Request(  # noqa: S310 (the fake, on loopback)
+            f"{self.url}/_config/data", method="DELETE"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
 
         def clear():
-            store.clear()
             IDEMPOTENCY.clear()
             REFUSED_DESTINATIONS.clear()
             FEES.basis_points, FEES.fixed_fen = DEFAULT_FEE_BASIS_POINTS, 0
