@@ -116,6 +116,17 @@ def idempotent(view):
     return Blueprint.doc(parameters=[HEADER_DOC])(wrapper)
 
 
+def claim_form(key: str) -> bool:
+    """For a page's form, whose key is rendered into it once: True the first time the
+    signed-in member (``g.actor``) sends ``key``, False for a resubmission (a double
+    tap, the back button). The key row commits with the form's effect, or rolls back
+    with it, so a failed submission may be sent again."""
+    key = key.strip()
+    if not 0 < len(key) <= MAX_KEY_LENGTH - len("form:"):
+        raise IdempotencyKeyRequired("The form has no key; reload the page and try again.")
+    return _claim(g.actor.id, "form:" + key, fingerprint()) is not None
+
+
 _KEYS = IdempotencyKey.__table__
 _CLAIM_COLUMNS = ("community_id", "member_id", "key", "fingerprint", "created_at", "expires_at")
 

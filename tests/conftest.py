@@ -24,8 +24,8 @@ from app import communities
 from app.extensions import db
 from models import Role
 
-#: Fixtures of a community to test in, and the earning tests' clock.
-pytest_plugins = ["support.community", "support.clock"]
+#: Fixtures of a community to test in, the earning tests' clock, and the fake Stripe.
+pytest_plugins = ["support.community", "support.clock", "support.stripe_fixtures"]
 
 
 def pytest_report_header(config):

@@ -10,6 +10,7 @@ from . import (
     awards,
     communities,
     coupons,
+    fund,
     issuance,
     merchants,
     paycodes,
@@ -29,6 +30,7 @@ BLUEPRINTS = (
     paycodes.blp,
     merchants.blp,
     redemptions.blp,
+    fund.blp,
 )
 
 
