@@ -43,10 +43,19 @@ from .ledger import (
 from .offer import Offer, OfferKind
 from .operations import AuditEntry, IdempotencyKey
 from .redemption import Redemption, RedemptionStatus
+from .settlement import (
+    APPROVED_STATUSES,
+    PayoutAttempt,
+    PayoutMethod,
+    PayoutStatus,
+    SettlementStatement,
+    StatementStatus,
+)
 
 metadata = Base.metadata
 
 __all__ = [
+    "APPROVED_STATUSES",
     "FINAL_COUPON_STATUSES",
     "POINTS_KINDS",
     "SOURCE_KINDS",
@@ -85,11 +94,16 @@ __all__ = [
     "MerchantGroupMember",
     "PayCodeSecret",
     "PayCodeUse",
+    "PayoutAttempt",
+    "PayoutMethod",
+    "PayoutStatus",
     "Redemption",
     "RedemptionStatus",
     "Offer",
     "OfferKind",
     "Role",
+    "SettlementStatement",
+    "StatementStatus",
     "TransactionKind",
     "Unit",
     "Validity",

@@ -7,8 +7,8 @@ stored rate, and the cash ``C`` collected at the till. ``D + V + C = B`` is a
 CHECK constraint; the points move in one ledger transaction (coupon escrow or
 the wallet -> the merchant's receivable) whose reference is
 ``redemption:{id}``. A void posts the reversing transaction and marks the row
-``voided``; settlement (later) will set ``statement_id``, after which the
-redemption can no longer be voided.
+``voided``; settlement sets ``statement_id`` (``models.settlement``), after
+which the redemption can no longer be voided.
 """
 
 import enum
@@ -98,6 +98,10 @@ class Redemption(Base):
             ["community_id", "void_transaction_id"],
             ["ledger_transactions.community_id", "ledger_transactions.id"],
         ),
+        sa.ForeignKeyConstraint(
+            ["community_id", "statement_id"],
+            ["settlement_statements.community_id", "settlement_statements.id"],
+        ),
         sa.CheckConstraint("bill_fen > 0", name="bill_positive"),
         sa.CheckConstraint(
             "discount_fen >= 0 AND discount_fen <= bill_fen", name="discount_within_bill"
@@ -117,4 +121,5 @@ class Redemption(Base):
         ),
         sa.Index("ix_redemptions_merchant", "community_id", "merchant_id", "id"),
         sa.Index("ix_redemptions_coupon_id", "coupon_id"),
+        sa.Index("ix_redemptions_statement", "community_id", "statement_id"),
     )
