@@ -14,6 +14,7 @@ from . import (
     merchants,
     paycodes,
     redemptions,
+    settlement,
     wallets,
 )
 
@@ -29,6 +30,7 @@ BLUEPRINTS = (
     paycodes.blp,
     merchants.blp,
     redemptions.blp,
+    settlement.blp,
 )
 
 
