@@ -20,6 +20,7 @@ from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
 from .problems import Problem, handle_problem, problem_response
+from .stripe_gateway import register_stripe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = jifen_config.instance_secret_key(app.instance_path)
     register_extensions(app)
+    register_stripe(app)
     register_request_boundary(app)
     register_blueprints(app)
     register_error_handlers(app)

@@ -23,6 +23,8 @@ from models import (
     Award,
     Community,
     Coupon,
+    Donation,
+    IncomeEntry,
     IssuanceRule,
     Member,
     Merchant,
@@ -118,6 +120,19 @@ POLICY: dict[str, Grant] = {
     "statement.return": Grant(roles=ADMINS, audited=True),
     # Where payouts go: only fund admins link a merchant's Stripe account.
     "merchant.stripe_account": Grant(roles=ADMINS, audited=True),
+    # The fund: fund admins act, platform admins read.
+    "fund.read": Grant(roles=ADMINS, platform=True),
+    # Any member may give; the public donation page gives without signing in.
+    "donation.create": Grant(roles=EVERYONE),
+    "donation.list": Grant(roles=ADMINS, platform=True),
+    # The donation page polls its PaymentIntent's donation; it shows no donor.
+    "donation.status": Grant(public=True),
+    "donation.refund": Grant(roles=ADMINS, audited=True),
+    "income.create": Grant(roles=ADMINS, audited=True),
+    "income.list": Grant(roles=ADMINS, platform=True),
+    "income.reverse": Grant(roles=ADMINS, audited=True),
+    # Verified by its Stripe-Signature, not by a member's token.
+    "stripe.webhook": Grant(public=True),
 }
 
 
@@ -162,6 +177,8 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     "group_id": ("merchant_group", _by_id(MerchantGroup), lambda g: Scope(g.community_id)),
     "rule_id": ("rule", _by_id(IssuanceRule), lambda r: Scope(r.community_id)),
     "coupon_id": ("coupon", _by_id(Coupon), lambda c: Scope(c.community_id, c.member_id)),
+    "donation_id": ("donation", _by_id(Donation), lambda d: Scope(d.community_id)),
+    "income_id": ("income", _by_id(IncomeEntry), lambda i: Scope(i.community_id)),
     "redemption_id": (
         "redemption",
         _by_id(Redemption),

@@ -43,6 +43,9 @@ def from_environment(instance_path: str) -> dict:
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE"),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET"),
+        "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY"),
+        "STRIPE_JS_URL": os.environ.get("STRIPE_JS_URL"),
+        "STRIPE_PAYMENT_METHOD_TYPES": os.environ.get("STRIPE_PAYMENT_METHOD_TYPES", "card"),
         "JIFEN_SIGNING_KEYS": os.environ.get("JIFEN_SIGNING_KEYS"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -82,4 +85,9 @@ DEFAULTS = {
     "REDEMPTION_VOID_MINUTES": 30,
     #: The largest bill a till accepts, in fen (¥100,000): anything above is a typing slip.
     "REDEMPTION_MAX_BILL_FEN": 10_000_000,
+    #: The Stripe client's retries of connection errors and 409/5xx answers.
+    "STRIPE_MAX_NETWORK_RETRIES": 2,
+    #: The smallest and largest donation taken online, in fen (¥1 and ¥100,000).
+    "DONATION_MIN_FEN": 100,
+    "DONATION_MAX_FEN": 10_000_000,
 }

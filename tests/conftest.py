@@ -23,8 +23,8 @@ from app import auth, communities, create_app
 from app.extensions import db
 from models import Role
 
-#: Fixtures and helpers shared by the coupon tests.
-pytest_plugins = ["coupon_world"]
+#: Fixtures shared by the coupon tests, and the fake Stripe (tests/support).
+pytest_plugins = ["coupon_world", "support.stripe_fixtures"]
 
 DATABASE_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))

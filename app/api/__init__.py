@@ -10,6 +10,7 @@ from . import (
     awards,
     communities,
     coupons,
+    fund,
     issuance,
     merchants,
     paycodes,
@@ -31,6 +32,7 @@ BLUEPRINTS = (
     merchants.blp,
     redemptions.blp,
     settlement.blp,
+    fund.blp,
 )
 
 

@@ -7,7 +7,7 @@ most one pending and one succeeded payout attempt per statement. Stripe ids are
 unique: a connected account belongs to one merchant, a transfer to one attempt.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-05
 """
 from alembic import op
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
