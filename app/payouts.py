@@ -54,7 +54,7 @@ from models import (
     utcnow,
 )
 
-from . import ledger, settlement, sql
+from . import ledger, settlement, sql, stripe_gateway
 from .extensions import db
 from .lifecycle import Lifecycle
 from .problems import Conflict, InvalidInput, Problem
@@ -82,13 +82,6 @@ class MerchantNotConnected(Conflict):
     slug = "merchant-not-connected"
     title = _l("The merchant has no Stripe account linked")
     message = _l("Link the merchant's Stripe connected account first, or pay by bank.")
-
-
-class StripeNotConfigured(Problem):
-    status = 503
-    slug = "stripe-not-configured"
-    title = _l("Stripe is not set up")
-    message = _l("This deployment has no Stripe key; pay by bank instead.")
 
 
 class PayoutInProgress(Conflict):
@@ -213,7 +206,9 @@ def _post_payout(statement: SettlementStatement, attempt: PayoutAttempt, actor_i
 
 def _mark_paid(statement, attempt, actor_id, now: datetime, **found) -> None:
     transaction_id = _post_payout(statement, attempt, actor_id)
-    LIFECYCLE.move(attempt, PayoutStatus.SUCCEEDED, transaction_id=transaction_id, completed_at=now, **found)
+    LIFECYCLE.move(
+        attempt, PayoutStatus.SUCCEEDED, transaction_id=transaction_id, completed_at=now, **found
+    )
     settlement.move(statement, StatementStatus.PAID, paid_at=now)
 
 
@@ -402,13 +397,29 @@ def transfer_created(attempt: PayoutAttempt, transfer_id: str) -> None:
     """
 
 
+def refused_for_good(error: Problem) -> bool:
+    """Whether Stripe refused the transfer outright (a 4xx other than a key still
+    being served or a rate limit): then nothing was made, and the next attempt
+    asks anew. Anything else, or no answer at all, may have made the transfer."""
+    status = getattr(error, "stripe_status", None)
+    return (
+        isinstance(error, stripe_gateway.StripeRefused)
+        and status is not None
+        and 400 <= status < 500
+        and status not in (409, 429)
+    )
+
+
 def pay_by_stripe(
-    statement: SettlementStatement, *, actor: Member, gateway, now: datetime | None = None
+    statement: SettlementStatement, *, actor: Member, now: datetime | None = None
 ) -> SettlementStatement:
     """Pay by a Stripe Connect transfer; see the module's docstring for why it commits
-    twice: once before asking Stripe, once with the outcome (refused included)."""
+    twice: once before asking Stripe, once with the outcome (a refusal included)."""
+    gateway = stripe_gateway.configured()
     if gateway is None:
-        raise StripeNotConfigured(_("Stripe is not configured here; pay by bank instead."))
+        raise stripe_gateway.StripeNotConfigured(
+            _("Stripe is not configured here; pay by bank instead.")
+        )
     statement_id = statement.id
     with payout_guard(statement_id):
         now = now or utcnow()
@@ -431,49 +442,117 @@ def pay_by_stripe(
         )
         db.session.commit()
         try:
-            transfer_id = gateway.transfer_id(gateway.create_transfer(**request))
-        except gateway.Refused as refusal:
-            _record_refusal(statement_id, attempt_id, str(refusal) or type(refusal).__name__)
+            transfer = gateway.create_transfer(**request)
+        except (stripe_gateway.StripeRefused, stripe_gateway.StripeUnavailable) as error:
+            if not refused_for_good(error):
+                db.session.rollback()
+                raise PayoutOutcomeUnknown(
+                    _(
+                        "Stripe's answer about statement %(id)s did not arrive (%(error)s). Pay"
+                        " by Stripe again: it finishes this payment and never pays twice.",
+                        id=statement_id,
+                        error=str(error.detail),
+                    )
+                ) from error
+            _record_refusal(statement_id, attempt_id, str(error.detail))
             db.session.commit()
             raise PayoutRefused(
                 _(
-                    "Stripe refused the transfer of statement %(id)s: %(error)s."
+                    "Stripe refused the transfer of statement %(id)s: %(error)s"
                     " Nothing was paid; the statement stays approved.",
                     id=statement_id,
-                    error=str(refusal),
-                )
-            ) from refusal
-        except gateway.Unknown as error:
-            db.session.rollback()
-            raise PayoutOutcomeUnknown(
-                _(
-                    "Stripe's answer about statement %(id)s did not arrive (%(error)s). Pay by"
-                    " Stripe again: it finishes this payment and never pays twice.",
-                    id=statement_id,
-                    error=str(error),
-                )
+                    error=str(error.detail),
+                ),
+                stripe_status=error.stripe_status,
+                stripe_code=error.stripe_code,
             ) from error
         attempt = db.session.get(PayoutAttempt, attempt_id)
-        transfer_created(attempt, transfer_id)
+        transfer_created(attempt, transfer["id"])
         statement = sql.locked(db.session.get(SettlementStatement, statement_id))
         attempt = sql.locked(attempt)
         if attempt.status != PayoutStatus.PENDING:
             raise PayoutNotPossible(
                 _("The payout of statement %(id)s changed meanwhile.", id=statement_id)
             )
-        _mark_paid(statement, attempt, actor.id, utcnow(), stripe_transfer_id=transfer_id)
+        if transfer.get("reversed"):
+            # Reversed before Jifen recorded it: it paid nothing; the next attempt pays.
+            _record_refusal(
+                statement_id,
+                attempt_id,
+                f"Stripe 已撤回转账 transfer reversed: {transfer['id']}",
+                transfer_id=transfer["id"],
+            )
+            return statement
+        _mark_paid(statement, attempt, actor.id, utcnow(), stripe_transfer_id=transfer["id"])
         db.session.flush()
         return statement
 
 
-def _record_refusal(statement_id: int, attempt_id: int, error: str) -> None:
+def _record_refusal(
+    statement_id: int, attempt_id: int, error: str, transfer_id: str | None = None
+) -> None:
     statement = sql.locked(db.session.get(SettlementStatement, statement_id))
     attempt = sql.locked(db.session.get(PayoutAttempt, attempt_id))
     if attempt.status != PayoutStatus.PENDING:
         return
-    LIFECYCLE.move(attempt, PayoutStatus.FAILED, error=error[:500])
+    LIFECYCLE.move(attempt, PayoutStatus.FAILED, error=error[:500], stripe_transfer_id=transfer_id)
     settlement.move(statement, StatementStatus.APPROVED)
     db.session.flush()
+
+
+def on_transfer_reversed(transfer: dict, _event: dict) -> tuple[str, int | None]:
+    """Stripe's ``transfer.reversed``: a payout that looked paid came back. The
+    statement becomes ``returned`` (payable again, the reason shown), to be paid
+    again by a new attempt. Only a whole reversal returns a payout."""
+    transfer_id = transfer.get("id") or ""
+    attempt = db.session.execute(
+        sa.select(PayoutAttempt).where(PayoutAttempt.stripe_transfer_id == transfer_id)
+    ).scalar_one_or_none()
+    if attempt is None:
+        attempt = _pending_attempt_of(transfer)
+        if attempt is None:
+            return "unmatched", None
+        _record_refusal(
+            attempt.statement_id,
+            attempt.id,
+            f"Stripe 已撤回转账 transfer reversed: {transfer_id}",
+            transfer_id=transfer_id,
+        )
+        return "recorded", attempt.community_id
+    statement = sql.locked(db.session.get(SettlementStatement, attempt.statement_id))
+    attempt = sql.locked(attempt)
+    if attempt.status != PayoutStatus.SUCCEEDED:
+        return "already_recorded", attempt.community_id
+    if int(transfer.get("amount_reversed") or 0) < attempt.amount_fen:
+        return "partly_reversed", attempt.community_id
+    _mark_returned(
+        statement,
+        attempt,
+        f"Stripe 已撤回转账 transfer reversed by Stripe: {transfer_id}",
+        None,
+        utcnow(),
+    )
+    return "recorded", attempt.community_id
+
+
+def _pending_attempt_of(transfer: dict) -> PayoutAttempt | None:
+    """The pending attempt a transfer's metadata names (made, not yet recorded)."""
+    metadata = transfer.get("metadata") or {}
+    try:
+        community_id = int(metadata["community_id"])
+        statement_id = int(metadata["statement_id"])
+        number = int(metadata["payout_attempt"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return db.session.execute(
+        sa.select(PayoutAttempt).where(
+            PayoutAttempt.community_id == community_id,
+            PayoutAttempt.statement_id == statement_id,
+            PayoutAttempt.number == number,
+            PayoutAttempt.status == PayoutStatus.PENDING,
+            PayoutAttempt.method == PayoutMethod.STRIPE,
+        )
+    ).scalar_one_or_none()
 
 
 def latest(statement: SettlementStatement) -> PayoutAttempt | None:
@@ -522,10 +601,3 @@ def link_stripe_account(merchant: Merchant, account_id: str | None) -> Merchant:
     merchant.stripe_account_id = account_id
     db.session.flush()
     return merchant
-
-
-def gateway(app):
-    """The Stripe transfers gateway built from the app's config; None without a key."""
-    if not app.config.get("STRIPE_API_KEY"):
-        return None
-    raise NotImplementedError

@@ -230,7 +230,9 @@ def _statements_match_redemptions(community_id: int) -> Check:
         .outerjoin(lines, lines.c.statement_id == SettlementStatement.id)
         .where(
             SettlementStatement.community_id == community_id,
-            sa.or_(sa.and_(rejected, lines.c.statement_id.is_not(None)), sa.and_(~rejected, differs)),
+            sa.or_(
+                sa.and_(rejected, lines.c.statement_id.is_not(None)), sa.and_(~rejected, differs)
+            ),
         )
         .order_by(SettlementStatement.id)
         .limit(20)
@@ -279,22 +281,23 @@ def _payouts_match_ledger(community_id: int) -> Check:
         )
         .limit(20)
     ).all()
-    succeeded = (
-        sa.select(PayoutAttempt.statement_id)
-        .where(
-            PayoutAttempt.community_id == community_id,
-            PayoutAttempt.status == PayoutStatus.SUCCEEDED,
-        )
+    succeeded = sa.select(PayoutAttempt.statement_id).where(
+        PayoutAttempt.community_id == community_id,
+        PayoutAttempt.status == PayoutStatus.SUCCEEDED,
     )
     unpaid = db.session.scalars(
-        sa.select(SettlementStatement.id).where(
+        sa.select(SettlementStatement.id)
+        .where(
             SettlementStatement.community_id == community_id,
             SettlementStatement.status == StatementStatus.PAID,
             SettlementStatement.amount_fen > 0,
             SettlementStatement.id.not_in(succeeded),
-        ).limit(20)
+        )
+        .limit(20)
     ).all()
-    details = [f"payout {pid}: amount {amount}, ledger moved {int(m or 0) // 2}" for pid, amount, m in off]
+    details = [
+        f"payout {pid}: amount {amount}, ledger moved {int(m or 0) // 2}" for pid, amount, m in off
+    ]
     details += [f"payout {pid}: returned without a reversal" for (pid,) in unreversed]
     details += [f"statement {sid}: paid without a payout" for sid in unpaid]
     ok = not details

@@ -448,9 +448,7 @@ def reject(
 def statements_of(
     community: Community, *, period: str | None = None, status: StatementStatus | None = None
 ) -> sa.Select:
-    query = sa.select(SettlementStatement).where(
-        SettlementStatement.community_id == community.id
-    )
+    query = sa.select(SettlementStatement).where(SettlementStatement.community_id == community.id)
     if period:
         query = query.where(SettlementStatement.period == period)
     if status is not None:

@@ -31,11 +31,12 @@ def settle_command(slug, period):
     finally:
         progress.close()
     db.session.commit()
+    redemptions = sum(statement.redemptions for statement in made)
+    points = sum(statement.points for statement in made)
+    amount = format_fen(sum(statement.amount_fen for statement in made))
     click.echo(
-        f"{len(made):,} statements for {period}: "
-        f"{sum(s.redemptions for s in made):,} redemptions, {sum(s.points for s in made):,} points, "
-        f"{format_fen(sum(s.amount_fen for s in made))}"
-        + ("" if made else " (nothing left to settle)")
+        f"{len(made):,} statements for {period}: {redemptions:,} redemptions, {points:,} points, "
+        f"{amount}" + ("" if made else " (nothing left to settle)")
     )
     for statement in made:
         click.echo(

@@ -192,8 +192,14 @@ def pdf_bytes(statement: SettlementStatement, lang: str) -> bytes:
         heading = _("Settlement statement")
         story = [
             Paragraph(f"{statement.merchant.name} · {heading} {statement.period}", title),
-            _table([(label, Paragraph(_escape(value), text)) for label, value in _facts(statement, lines)],
-                   widths=[35 * mm, 135 * mm], grid=False),
+            _table(
+                [
+                    (label, Paragraph(_escape(value), text))
+                    for label, value in _facts(statement, lines)
+                ],
+                widths=[35 * mm, 135 * mm],
+                grid=False,
+            ),
             Spacer(1, 6 * mm),
         ]
         rows = [_columns()]
@@ -235,9 +241,7 @@ def pdf_bytes(statement: SettlementStatement, lang: str) -> bytes:
                 text,
             )
         )
-        story.append(
-            Paragraph(_escape(_("Made %(when)s", when=local(utcnow()))), text)
-        )
+        story.append(Paragraph(_escape(_("Made %(when)s", when=local(utcnow()))), text))
         out = io.BytesIO()
         document = SimpleDocTemplate(
             out,

@@ -24,7 +24,7 @@ from app.extensions import db
 from models import Role
 
 #: Fixtures shared by the coupon tests, and the fake Stripe (tests/support).
-pytest_plugins = ["coupon_world", "support.stripe_fixtures"]
+pytest_plugins = ["coupon_world", "settlement_world", "support.stripe_fixtures"]
 
 DATABASE_URL = os.environ.get("JIFEN_TEST_DATABASE_URL")
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))

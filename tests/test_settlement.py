@@ -14,11 +14,9 @@ from settlement_world import (
     fund,
     merchant_balance,
     redeem,
-    world,  # noqa: F401 (a fixture)
 )
 
-from app import settlement
-from app.earnings import Period, last_month
+from app.earnings import Period
 from app.extensions import db
 from app.money import points_value
 from app.reconciliation import reconcile
@@ -83,15 +81,23 @@ def test_settling_again_makes_nothing_new(api, world):
 
     assert again.status_code == 201
     assert again.json == {"statements": []}
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(SettlementStatement).where(
-        SettlementStatement.community_id == world.community.id
-    )) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(SettlementStatement)
+            .where(SettlementStatement.community_id == world.community.id)
+        )
+        == 1
+    )
 
 
 def test_only_the_month_s_active_unsettled_redemptions_are_settled(api, world):
     in_month = redeem(api, world, 1000)
     voided = redeem(api, world, 1200)
-    assert api.as_(world.cashier).post(f"/redemptions/{voided['id']}/void", key=True).status_code == 200
+    assert (
+        api.as_(world.cashier).post(f"/redemptions/{voided['id']}/void", key=True).status_code
+        == 200
+    )
     earlier = redeem(api, world, 800)
     this_month = redeem(api, world, 600)
     period = date_redemptions([in_month["id"], voided["id"]])
@@ -104,8 +110,10 @@ def test_only_the_month_s_active_unsettled_redemptions_are_settled(api, world):
     lines = api.as_(world.admin).get(f"/statements/{statement['id']}").json["lines"]
     assert [line["id"] for line in lines] == [in_month["id"]]
     unsettled = db.session.scalars(
-        sa.select(Redemption.id).where(Redemption.statement_id.is_(None))
-        .where(Redemption.community_id == world.community.id).order_by(Redemption.id)
+        sa.select(Redemption.id)
+        .where(Redemption.statement_id.is_(None))
+        .where(Redemption.community_id == world.community.id)
+        .order_by(Redemption.id)
     ).all()
     assert unsettled == [voided["id"], earlier["id"], this_month["id"]]
 
@@ -121,7 +129,9 @@ def test_the_rounding_remainder_is_what_each_floor_dropped(api, make_community, 
     assert statement["rounding_remainder"] == sum(remainders) > 0
     assert statement["amount_fen"] == sum(r["points_value_fen"] for r in receipts)
     # What the floors dropped, with the fen paid, gives back every point.
-    assert statement["amount_fen"] * 30 + statement["rounding_remainder"] == statement["points"] * 100
+    assert (
+        statement["amount_fen"] * 30 + statement["rounding_remainder"] == statement["points"] * 100
+    )
     lines = api.as_(world.admin).get(f"/statements/{statement['id']}").json["lines"]
     assert [line["rounding_remainder"] for line in lines] == remainders
 
@@ -168,13 +178,19 @@ def test_approval_moves_points_to_retired_and_fen_to_payable_in_one_transaction(
     )
     assert balance(world.community, AccountKind.RETIRED) == retired + statement["points"]
     assert cash(world.community) == held - statement["amount_fen"]
-    assert merchant_balance(world.community, AccountKind.MERCHANT_PAYABLE, world.shop) == (
-        statement["amount_fen"]
+    assert (
+        merchant_balance(world.community, AccountKind.MERCHANT_PAYABLE, world.shop)
+        == (statement["amount_fen"])
     )
     txn = db.session.get(LedgerTransaction, reply.json["approval_transaction_id"])
     assert txn.kind == TransactionKind.SETTLEMENT
     assert sorted(entry.amount for entry in txn.entries) == sorted(
-        [-statement["points"], statement["points"], -statement["amount_fen"], statement["amount_fen"]]
+        [
+            -statement["points"],
+            statement["points"],
+            -statement["amount_fen"],
+            statement["amount_fen"],
+        ]
     )
     assert reconcile(world.community).ok
 
@@ -203,9 +219,7 @@ def test_above_the_threshold_a_second_fund_admin_must_approve(api, world):
     assert other.json["approved_by_id"] == world.second_admin.id
 
 
-def test_a_fund_that_cannot_cover_the_statement_refuses_approval(
-    api, make_community, make_member
-):
+def test_a_fund_that_cannot_cover_the_statement_refuses_approval(api, make_community, make_member):
     world = build_world(make_community, make_member, cash=3000)
     statement = settled_month(api, world)  # ¥45.00 against ¥30.00 held
 
@@ -267,7 +281,10 @@ def test_a_rejected_statement_gives_its_redemptions_back_to_the_next_settlement(
     assert renewed["id"] != statement["id"]
     assert renewed["amount_fen"] == statement["amount_fen"]
     assert renewed["redemptions"] == 3
-    assert api.as_(world.admin).post(f"/statements/{statement['id']}/approve", key=True).status_code == 409
+    assert (
+        api.as_(world.admin).post(f"/statements/{statement['id']}/approve", key=True).status_code
+        == 409
+    )
 
 
 def test_a_reject_needs_a_reason(api, world):
@@ -295,13 +312,18 @@ def test_paying_by_bank_moves_payable_to_paid_out(api, world):
     statement = approved(api, world)
 
     reply = api.as_(world.admin).post(
-        f"/statements/{statement['id']}/pay", json={"method": "bank", "reference": "BOC-20261101-7"}, key=True
+        f"/statements/{statement['id']}/pay",
+        json={"method": "bank", "reference": "BOC-20261101-7"},
+        key=True,
     )
 
     assert reply.status_code == 200
     assert reply.json["status"] == "paid"
     assert merchant_balance(world.community, AccountKind.MERCHANT_PAYABLE, world.shop) == 0
-    assert merchant_balance(world.community, AccountKind.PAID_OUT, world.shop) == statement["amount_fen"]
+    assert (
+        merchant_balance(world.community, AccountKind.PAID_OUT, world.shop)
+        == statement["amount_fen"]
+    )
     [payout] = api.as_(world.admin).get(f"/statements/{statement['id']}").json["payouts"]
     assert payout["method"] == "bank"
     assert payout["status"] == "succeeded"
@@ -327,15 +349,22 @@ def test_paying_a_paid_statement_is_a_conflict(api, world):
     body = {"method": "bank", "reference": "BOC-1"}
     first = api.as_(world.admin).post(f"/statements/{statement['id']}/pay", json=body, key="pay-1")
 
-    replayed = api.as_(world.admin).post(f"/statements/{statement['id']}/pay", json=body, key="pay-1")
+    replayed = api.as_(world.admin).post(
+        f"/statements/{statement['id']}/pay", json=body, key="pay-1"
+    )
     again = api.as_(world.second_admin).post(
-        f"/statements/{statement['id']}/pay", json={"method": "bank", "reference": "BOC-2"}, key=True
+        f"/statements/{statement['id']}/pay",
+        json={"method": "bank", "reference": "BOC-2"},
+        key=True,
     )
 
     assert replayed.status_code == 200 and replayed.get_data() == first.get_data()
     assert again.status_code == 409
     assert again.json["type"] == "urn:jifen:problem:statement-already-paid"
-    assert merchant_balance(world.community, AccountKind.PAID_OUT, world.shop) == statement["amount_fen"]
+    assert (
+        merchant_balance(world.community, AccountKind.PAID_OUT, world.shop)
+        == statement["amount_fen"]
+    )
 
 
 def test_a_draft_cannot_be_paid(api, world):
@@ -352,7 +381,9 @@ def test_a_draft_cannot_be_paid(api, world):
 def test_a_returned_bank_transfer_is_payable_again_and_paid_without_a_new_approval(api, world):
     statement = approved(api, world)
     path = f"/statements/{statement['id']}"
-    api.as_(world.admin).post(f"{path}/pay", json={"method": "bank", "reference": "BOC-1"}, key=True)
+    api.as_(world.admin).post(
+        f"{path}/pay", json={"method": "bank", "reference": "BOC-1"}, key=True
+    )
 
     returned = api.as_(world.admin).post(
         f"{path}/return", json={"reason": "账号已注销 account closed"}, key=True
@@ -361,21 +392,31 @@ def test_a_returned_bank_transfer_is_payable_again_and_paid_without_a_new_approv
     assert returned.status_code == 200
     assert returned.json["status"] == "returned"
     assert returned.json["return_reason"] == "账号已注销 account closed"
-    assert merchant_balance(world.community, AccountKind.MERCHANT_PAYABLE, world.shop) == statement["amount_fen"]
+    assert (
+        merchant_balance(world.community, AccountKind.MERCHANT_PAYABLE, world.shop)
+        == statement["amount_fen"]
+    )
     assert merchant_balance(world.community, AccountKind.PAID_OUT, world.shop) == 0
     staff_view = api.as_(world.cashier).get(path).json
     assert staff_view["return_reason"] == "账号已注销 account closed"
 
-    again = api.as_(world.admin).post(f"{path}/pay", json={"method": "bank", "reference": "BOC-2"}, key=True)
+    again = api.as_(world.admin).post(
+        f"{path}/pay", json={"method": "bank", "reference": "BOC-2"}, key=True
+    )
 
     assert again.status_code == 200
     assert again.json["status"] == "paid"
-    assert merchant_balance(world.community, AccountKind.PAID_OUT, world.shop) == statement["amount_fen"]
+    assert (
+        merchant_balance(world.community, AccountKind.PAID_OUT, world.shop)
+        == statement["amount_fen"]
+    )
     payouts = api.as_(world.admin).get(path).json["payouts"]
     assert [(p["number"], p["status"]) for p in payouts] == [(1, "returned"), (2, "succeeded")]
     reused = api.as_(world.admin).post(f"{path}/return", json={"reason": "x"}, key=True)
     assert reused.status_code == 200
-    third = api.as_(world.admin).post(f"{path}/pay", json={"method": "bank", "reference": "BOC-1"}, key=True)
+    third = api.as_(world.admin).post(
+        f"{path}/pay", json={"method": "bank", "reference": "BOC-1"}, key=True
+    )
     assert third.status_code == 409
     assert third.json["type"] == "urn:jifen:problem:bank-reference-used"
     assert reconcile(world.community).ok
@@ -399,7 +440,9 @@ def test_statements_are_listed_by_period_and_status(api, world):
     statement = approved(api, world)
     slug = world.slug
 
-    listed = api.as_(world.admin).get(f"/communities/{slug}/statements?period={statement['period']}&status=approved")
+    listed = api.as_(world.admin).get(
+        f"/communities/{slug}/statements?period={statement['period']}&status=approved"
+    )
     none = api.as_(world.admin).get(f"/communities/{slug}/statements?status=paid")
     mine = api.as_(world.cashier).get(f"/merchants/{world.shop.id}/statements")
 
@@ -409,9 +452,7 @@ def test_statements_are_listed_by_period_and_status(api, world):
     assert [s["id"] for s in mine.json["items"]] == [statement["id"]]
 
 
-def test_merchant_staff_see_only_their_own_statements_and_cannot_decide(
-    api, world, make_member
-):
+def test_merchant_staff_see_only_their_own_statements_and_cannot_decide(api, world, make_member):
     from app import communities
     from models import Role
 
@@ -432,7 +473,8 @@ def test_settling_and_approving_are_audited(api, world):
     statement = approved(api, world)
 
     actions = db.session.scalars(
-        sa.select(AuditEntry.action).where(AuditEntry.community_id == world.community.id)
+        sa.select(AuditEntry.action)
+        .where(AuditEntry.community_id == world.community.id)
         .order_by(AuditEntry.id)
     ).all()
 
@@ -455,7 +497,9 @@ def test_the_csv_totals_equal_the_json(api, make_community, make_member):
         assert reply.mimetype == "text/csv"
         rows = list(csv.reader(io.StringIO(reply.get_data(as_text=True).lstrip("\ufeff"))))
         header = rows.index(next(row for row in rows if points_header in row))
-        assert rows[0] == (["商户", "微街长便民超市"] if lang == "zh" else ["Merchant", "微街长便民超市"])
+        assert rows[0] == (
+            ["商户", "微街长便民超市"] if lang == "zh" else ["Merchant", "微街长便民超市"]
+        )
         last = rows[-1]
         assert last[0] == total
         assert int(last[2]) == statement["points"]
@@ -468,7 +512,7 @@ def test_the_csv_totals_equal_the_json(api, make_community, make_member):
 
 def pdftotext(data: bytes) -> str:
     return subprocess.run(
-        ["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True
+        ["/usr/bin/pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True
     ).stdout.decode()
 
 
@@ -476,7 +520,9 @@ def pdftotext(data: bytes) -> str:
 def test_the_pdf_shows_the_merchant_s_chinese_name_and_the_total(api, world, lang):
     statement = approved(api, world)
     api.as_(world.admin).post(
-        f"/statements/{statement['id']}/pay", json={"method": "bank", "reference": "BOC-778"}, key=True
+        f"/statements/{statement['id']}/pay",
+        json={"method": "bank", "reference": "BOC-778"},
+        key=True,
     )
 
     reply = api.as_(world.cashier).get(f"/statements/{statement['id']}.pdf?lang={lang}")

@@ -1,6 +1,6 @@
 """Settlement: statements per merchant and month, approval, payout, documents."""
 
-from flask import Response, current_app, g
+from flask import Response, g
 
 from models import PayoutMethod
 
@@ -23,9 +23,7 @@ from .schemas import (
     StripeAccountIn,
 )
 
-blp = Blueprint(
-    "settlement", __name__, url_prefix="/api/v1", description="Settlement and payouts"
-)
+blp = Blueprint("settlement", __name__, url_prefix="/api/v1", description="Settlement and payouts")
 
 
 @blp.route("/communities/<slug>/settlements", methods=["POST"])
@@ -160,9 +158,7 @@ def pay(data, statement):
     transfer's ``reference``. Payable -> paid out."""
     if data["method"] == PayoutMethod.BANK:
         return payouts.pay_by_bank(statement, reference=data.get("reference"), actor=g.actor)
-    return payouts.pay_by_stripe(
-        statement, actor=g.actor, gateway=payouts.gateway(current_app)
-    )
+    return payouts.pay_by_stripe(statement, actor=g.actor)
 
 
 @blp.route("/statements/<int:statement_id>/return", methods=["POST"])
