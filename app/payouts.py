@@ -33,6 +33,7 @@ paid again without a new approval.
 """
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -114,6 +115,16 @@ class PayoutOutcomeUnknown(Problem):
         "The transfer may or may not have been made. Pay by Stripe again: it finishes this"
         " payment and never pays twice."
     )
+
+
+class InvalidStripeAccount(InvalidInput):
+    slug = "invalid-stripe-account"
+    title = _l("Not a Stripe connected account id")
+    message = _l("A Stripe connected account id starts with acct_.")
+
+
+#: What a Stripe connected account id looks like.
+ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9]{1,250}\Z")
 
 
 class StripeAccountTaken(Conflict):

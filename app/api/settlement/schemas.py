@@ -114,7 +114,7 @@ class StripeAccountIn(ma.Schema):
     stripe_account_id = ma.fields.String(
         required=True,
         allow_none=True,
-        validate=ma.validate.Regexp(r"^acct_[A-Za-z0-9]{1,250}$"),
+        validate=ma.validate.Regexp(payouts.ACCOUNT_ID),
         metadata={"description": "acct_...; null unlinks"},
     )
 
