@@ -86,7 +86,7 @@ def seed(community_id: int, merchants: int, redemptions: int, period) -> None:
            SELECT :c, k.merchant_id, k.id, r.id, s.bill,
                   0, s.points, s.points * 100 / s.rate, s.bill - s.points * 100 / s.rate,
                   s.rate, 'active',
-                  :start + make_interval(secs => (g * 7919) % :seconds)
+                  :start + make_interval(secs => (CAST(g AS bigint) * 7919) % :seconds)
              FROM generate_series(1, :n) AS g
              CROSS JOIN LATERAL (
                  SELECT 500 + (g * 37) % 4500 AS bill,
