@@ -132,7 +132,7 @@ def move(statement: SettlementStatement, new: StatementStatus, **changes) -> Non
 
 
 #: Statements whose redemptions one UPDATE assigns (and one progress step reports).
-ASSIGN_BATCH = 10
+ASSIGN_BATCH = 50
 
 
 def _unsettled(community_id: int, period: Period):
@@ -433,6 +433,7 @@ def reject(
         sa.update(Redemption)
         .where(
             Redemption.community_id == statement.community_id,
+            Redemption.merchant_id == statement.merchant_id,
             Redemption.statement_id == statement.id,
         )
         .values(statement_id=None)
@@ -469,7 +470,9 @@ def lines(statement: SettlementStatement) -> list[Redemption]:
         db.session.execute(
             sa.select(Redemption)
             .where(
+                # The merchant's index finds them: statement_id is not indexed.
                 Redemption.community_id == statement.community_id,
+                Redemption.merchant_id == statement.merchant_id,
                 Redemption.statement_id == statement.id,
             )
             .order_by(Redemption.id)

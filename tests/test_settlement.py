@@ -582,3 +582,39 @@ def test_reconciliation_finds_a_statement_that_does_not_equal_its_redemptions(ap
     [check] = [c for c in report.checks if c.name == "every statement equals its redemptions"]
     assert not check.ok
     assert f"statement {statement['id']}" in check.detail
+
+
+def refused_by(error) -> str:
+    """The constraint PostgreSQL names, or SQLite's message (which starts with it)."""
+    diag = getattr(error.orig, "diag", None)
+    return (diag.constraint_name if diag is not None else None) or str(error.orig)
+
+
+def test_the_database_refuses_a_redemption_on_another_merchant_s_statement(api, world):
+    from sqlalchemy.exc import IntegrityError
+
+    from app import communities
+
+    statement = settled_month(api, world)
+    other = communities.create_merchant(world.community, name="理发店", category="理发")
+    [line] = [redeem(api, world, 700)]
+    db.session.commit()
+
+    with pytest.raises(IntegrityError) as caught, db.session.begin_nested():
+        db.session.execute(
+            sa.update(SettlementStatement)
+            .where(SettlementStatement.id == statement["id"])
+            .values(merchant_id=other.id)
+        )
+        db.session.execute(
+            sa.update(Redemption)
+            .where(Redemption.id == line["id"])
+            .values(statement_id=statement["id"])
+        )
+    assert "redemptions_statement_exists" in refused_by(caught.value)
+    with pytest.raises(IntegrityError) as kept, db.session.begin_nested():
+        db.session.execute(
+            sa.delete(SettlementStatement).where(SettlementStatement.id == statement["id"])
+        )
+    assert "settlement_statements_keep_lines" in refused_by(kept.value)
+    assert db.session.get(Redemption, line["id"]).statement_id is None

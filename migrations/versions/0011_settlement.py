@@ -1,7 +1,8 @@
 """Settlement: statements, payout attempts, merchants' Stripe accounts.
 
 A statement gathers one merchant's redemptions of a month (each redemption
-names it through ``statement_id``, now a composite foreign key); partial unique
+names it through ``statement_id``, which triggers hold to a statement of the
+redemption's merchant); partial unique
 indexes keep one statement per merchant and month apart from rejected ones, at
 most one pending and one succeeded payout attempt per statement. Stripe ids are
 unique: a connected account belongs to one merchant, a transfer to one attempt.
@@ -114,17 +115,111 @@ def upgrade():
     op.add_column('merchants', sa.Column('stripe_account_id', sa.String(length=255), nullable=True))
     op.create_index('uq_merchants_stripe_account_id', 'merchants', ['stripe_account_id'], unique=True)
 
-    # Nothing refers to ``redemptions``, so SQLite may rebuild it to add the key.
-    with op.batch_alter_table('redemptions', schema=None) as batch_op:
-        batch_op.create_index('ix_redemptions_statement', ['community_id', 'statement_id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_redemptions_community_id_statement_id_settlement_statements'), 'settlement_statements', ['community_id', 'statement_id'], ['community_id', 'id'])
+    # A redemption's statement must exist and be of its merchant. Not a foreign
+    # key: PostgreSQL would check a city's month of a million rows one by one,
+    # taking most of the settlement's time; these triggers check each UPDATE's
+    # rows in one join (PostgreSQL, a statement-level trigger over the changed
+    # rows) or each row (SQLite, where that is cheap). ``statement_id`` is not
+    # indexed, and redemptions' pages keep room (fillfactor 50), so settling
+    # updates each row in place (a HOT update) without touching its indexes.
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("ALTER TABLE redemptions SET (fillfactor = 50)")
+        op.execute(PG_CHECK_FUNCTION)
+        op.execute(
+            "CREATE TRIGGER redemptions_statement_exists AFTER UPDATE ON redemptions"
+            " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT"
+            " EXECUTE FUNCTION jifen_redemptions_statement_exists()"
+        )
+        op.execute(PG_KEEP_FUNCTION)
+        op.execute(
+            "CREATE TRIGGER settlement_statements_keep_lines BEFORE DELETE ON settlement_statements"
+            " FOR EACH ROW EXECUTE FUNCTION jifen_statement_keeps_lines()"
+        )
+    else:
+        op.execute(SQLITE_CHECK_TRIGGER)
+        op.execute(SQLITE_KEEP_TRIGGER)
 
+
+PG_CHECK_FUNCTION = """
+CREATE FUNCTION jifen_redemptions_statement_exists() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    orphan bigint;
+BEGIN
+    SELECT changed.id INTO orphan
+      FROM changed
+     WHERE changed.statement_id IS NOT NULL
+       AND NOT EXISTS (
+           SELECT 1 FROM settlement_statements s
+            WHERE s.community_id = changed.community_id
+              AND s.id = changed.statement_id
+              AND s.merchant_id = changed.merchant_id)
+     LIMIT 1;
+    IF orphan IS NOT NULL THEN
+        RAISE EXCEPTION 'redemption % names no statement of its merchant', orphan
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = 'redemptions_statement_exists';
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+PG_KEEP_FUNCTION = """
+CREATE FUNCTION jifen_statement_keeps_lines() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM redemptions r
+         WHERE r.community_id = OLD.community_id
+           AND r.merchant_id = OLD.merchant_id
+           AND r.statement_id = OLD.id) THEN
+        RAISE EXCEPTION 'statement % still settles redemptions', OLD.id
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = 'settlement_statements_keep_lines';
+    END IF;
+    RETURN OLD;
+END
+$$
+"""
+
+SQLITE_CHECK_TRIGGER = """
+CREATE TRIGGER redemptions_statement_exists
+BEFORE UPDATE OF statement_id ON redemptions
+WHEN NEW.statement_id IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM settlement_statements s
+     WHERE s.community_id = NEW.community_id
+       AND s.id = NEW.statement_id
+       AND s.merchant_id = NEW.merchant_id)
+BEGIN
+    SELECT RAISE(ABORT, 'redemptions_statement_exists: the redemption names no statement of its merchant');
+END
+"""
+
+SQLITE_KEEP_TRIGGER = """
+CREATE TRIGGER settlement_statements_keep_lines
+BEFORE DELETE ON settlement_statements
+WHEN EXISTS (
+    SELECT 1 FROM redemptions r
+     WHERE r.community_id = OLD.community_id
+       AND r.merchant_id = OLD.merchant_id
+       AND r.statement_id = OLD.id)
+BEGIN
+    SELECT RAISE(ABORT, 'settlement_statements_keep_lines: the statement still settles redemptions');
+END
+"""
 
 
 def downgrade():
-    with op.batch_alter_table('redemptions', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_redemptions_community_id_statement_id_settlement_statements'), type_='foreignkey')
-        batch_op.drop_index('ix_redemptions_statement')
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER settlement_statements_keep_lines ON settlement_statements")
+        op.execute("DROP TRIGGER redemptions_statement_exists ON redemptions")
+        op.execute("DROP FUNCTION jifen_statement_keeps_lines()")
+        op.execute("DROP FUNCTION jifen_redemptions_statement_exists()")
+        op.execute("ALTER TABLE redemptions RESET (fillfactor)")
+    else:
+        op.execute("DROP TRIGGER settlement_statements_keep_lines")
+        op.execute("DROP TRIGGER redemptions_statement_exists")
 
     op.drop_index('uq_merchants_stripe_account_id', table_name='merchants')
     op.drop_column('merchants', 'stripe_account_id')
