@@ -134,7 +134,7 @@ def test_nobody_else_opens_a_coupon(client, community, admin, resident, make_mem
 def test_staff_hold_no_coupons_or_pay_code(client, community, make_member):
     make_member(community, Role.MERCHANT_STAFF, username="cashier-zhou")
     sign_in(client, "cashier-zhou")
-    assert nav(page(client.get("/home"))) == ["首页", "活动", "收银", "销售记录"]
+    assert nav(page(client.get("/home"))) == ["首页", "活动", "收银", "销售记录", "结算单"]
     for path in ("/coupons", "/pay-code", "/pay-code.json"):
         assert client.get(path).status_code == 404
 
@@ -197,7 +197,7 @@ def test_a_fund_admin_sees_rules_in_words(client, community, admin, chiefs):
     text = re.sub(r"\s+", " ", page(client.get("/admin/issuance-rules")))
 
     wallet = ["我的积分券", "付款码", "合作商家", "居民码", "积分明细"]
-    assert nav(text) == ["首页", "活动", *wallet, "新建活动", "发券规则", "发券记录"]
+    assert nav(text) == ["首页", "活动", *wallet, "新建活动", "发券规则", "发券记录", "结算"]
     assert "当月获得积分至少 300，或参加活动至少 4 次" in text
     assert "获得满 300 积分发 100 积分; 获得满 600 积分发 200 积分" in text
     assert "微街长商家：微街长便民超市和北新街理发店" in text
