@@ -284,9 +284,7 @@ def _recount(community_id: int, statement_ids: Sequence[int]) -> None:
             sa.func.sum(Redemption.points_value_fen).label("amount_fen"),
             sa.func.sum(_remainder()).label("rounding_remainder"),
         )
-        .where(
-            Redemption.community_id == community_id, Redemption.statement_id.in_(statement_ids)
-        )
+        .where(Redemption.community_id == community_id, Redemption.statement_id.in_(statement_ids))
         .group_by(Redemption.statement_id)
     )
     counted = {row.statement_id: row for row in db.session.execute(lines)}

@@ -136,9 +136,7 @@ def seed(community_id: int, merchants: int, redemptions: int, period) -> None:
     # for empty and joins it row by row, and the settlement would be the first
     # to read each new row and set its hint bits.
     with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-            "VACUUM ANALYZE"
-        )
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
 
 
 def fund_the_month(community_id: int) -> int:

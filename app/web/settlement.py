@@ -227,7 +227,7 @@ def statement_page(statement_id: int):
 @login_required
 def statement_document(statement_id: int, kind: str):
     """The statement as ``csv`` or ``pdf``, in ``?lang=zh`` (default) or ``en``."""
-    statement, _member_ = _statement(statement_id, "statement.read")
+    statement = _statement(statement_id, "statement.read")[0]
     lang = request.args.get("lang", "zh")
     if kind not in ("csv", "pdf") or lang not in ("zh", "en"):
         raise NotFound(_("No such document."))

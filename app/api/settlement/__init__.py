@@ -2,7 +2,7 @@
 
 from flask import Response, g
 
-from models import PayoutMethod
+from models import PayoutMethod, SettlementStatement
 
 from ... import payouts, settlement, statement_documents
 from ...authz import requires
@@ -47,7 +47,7 @@ def community_statements(args, community):
     query = settlement.statements_of(
         community, period=args.get("period"), status=args.get("status")
     )
-    return page(newest_first(query, settlement.SettlementStatement.id), args)
+    return page(newest_first(query, SettlementStatement.id), args)
 
 
 @blp.route("/merchants/<int:merchant_id>/statements", methods=["GET"])
@@ -58,10 +58,10 @@ def merchant_statements(args, merchant):
     """One merchant's statements, newest first: its staff see their own."""
     query = settlement.merchant_statements(merchant)
     if args.get("period"):
-        query = query.where(settlement.SettlementStatement.period == args["period"])
+        query = query.where(SettlementStatement.period == args["period"])
     if args.get("status"):
-        query = query.where(settlement.SettlementStatement.status == args["status"])
-    return page(newest_first(query, settlement.SettlementStatement.id), args)
+        query = query.where(SettlementStatement.status == args["status"])
+    return page(newest_first(query, SettlementStatement.id), args)
 
 
 class Detail:
