@@ -34,6 +34,7 @@ from models import (
     Offer,
     Redemption,
     Role,
+    SettlementStatement,
 )
 
 from .auth import current_actor
@@ -130,6 +131,16 @@ POLICY: dict[str, Grant] = {
     "redemption.read": Grant(roles=ADMINS, staff=True, platform=True),
     "redemption.void": Grant(staff=True, audited=True),
     "redemption.list": Grant(roles=ADMINS, staff=True, platform=True),
+    "settlement.create": Grant(roles=ADMINS, audited=True),
+    # A merchant's staff read their own merchant's statements; fund admins all of them.
+    "statement.list": Grant(roles=ADMINS, staff=True, platform=True),
+    "statement.read": Grant(roles=ADMINS, staff=True, platform=True),
+    "statement.approve": Grant(roles=ADMINS, audited=True),
+    "statement.reject": Grant(roles=ADMINS, audited=True),
+    "statement.pay": Grant(roles=ADMINS, audited=True),
+    "statement.return": Grant(roles=ADMINS, audited=True),
+    # Where payouts go: only fund admins link a merchant's Stripe account.
+    "merchant.stripe_account": Grant(roles=ADMINS, audited=True),
     # The fund: fund admins act, platform admins read.
     "fund.read": Grant(roles=ADMINS, platform=True),
     # Any member may give; the public donation page gives without signing in.
@@ -193,6 +204,11 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
         "redemption",
         _by_id(Redemption),
         lambda r: Scope(r.community_id, merchant_id=r.merchant_id),
+    ),
+    "statement_id": (
+        "statement",
+        _by_id(SettlementStatement),
+        lambda s: Scope(s.community_id, merchant_id=s.merchant_id),
     ),
 }
 

@@ -71,6 +71,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(reconcile_command)
     from .coupon_commands import group as coupons_group
     from .demo import demo_command
+    from .settlement_commands import settle_command
 
     app.cli.add_command(demo_command)
     app.cli.add_command(coupons_group)
+    app.cli.add_command(settle_command)

@@ -56,7 +56,7 @@ from models import (
     utcnow,
 )
 
-from . import ledger, sql, stripe_gateway
+from . import ledger, payouts, sql, stripe_gateway
 from .extensions import db
 from .lifecycle import Lifecycle
 from .money import format_fen
@@ -560,6 +560,7 @@ EVENT_HANDLERS = {
     "charge.dispute.created": _dispute,
     "charge.dispute.updated": _dispute,
     "charge.dispute.closed": _dispute,
+    "transfer.reversed": payouts.on_transfer_reversed,
 }
 
 

@@ -8,7 +8,9 @@ for byte; a retry with another body is a 409. Concurrent requests with one key
 meet at the unique ``(member_id, key)`` index: the database makes the later
 ones wait for the first to commit, after which they replay its response, so
 the effect happens exactly once. A request that fails rolls back its key row
-with everything else, having changed nothing, and may be retried.
+with everything else, having changed nothing, and may be retried. The one
+request that commits before it answers, a Stripe payout, leaves a row without a
+response if it stops midway; its retry runs again (``_unfinished``).
 
 The till's redemption (``app/redemptions/till.py``) keeps the same
 contract in one statement: ``jifen_redeem`` inserts the key row, with the
@@ -95,11 +97,14 @@ def idempotent(view):
         row_id = _claim(member_id, key, digest)
         if row_id is None:
             stored = _stored(member_id, key)
-            if stored is not None:
+            if stored is not None and _unfinished(stored, digest):
+                row_id = stored.id
+            elif stored is not None:
                 return _replay(stored, digest)
-            row_id = _claim(member_id, key, digest)
-            if row_id is None:
-                return _replay(_stored(member_id, key), digest)
+            else:
+                row_id = _claim(member_id, key, digest)
+                if row_id is None:
+                    return _replay(_stored(member_id, key), digest)
         response = view(*args, **kwargs)
         if response.status_code < 400:
             db.session.execute(
@@ -178,6 +183,14 @@ def _stored(member_id: int, key: str) -> IdempotencyKey | None:
         db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id == stored.id))
         return None
     return stored
+
+
+def _unfinished(stored: IdempotencyKey, digest: str) -> bool:
+    """A key row without a response: its request committed part of its work and
+    stopped before answering. Only a Stripe payout commits before it answers
+    (``app.payouts``), and running it again finishes it without paying twice, so
+    the retry runs again under the same row."""
+    return stored.status_code is None and stored.fingerprint == digest
 
 
 def _replay(stored: IdempotencyKey, digest: str) -> Response:

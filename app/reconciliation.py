@@ -18,6 +18,12 @@ from models import (
     CouponPosting,
     CouponStatus,
     LedgerEntry,
+    LedgerTransaction,
+    PayoutAttempt,
+    PayoutStatus,
+    Redemption,
+    SettlementStatement,
+    StatementStatus,
     Unit,
 )
 
@@ -60,6 +66,8 @@ def reconcile(community: Community) -> Report:
         _no_negative_balances(community.id),
         _coupons_match_postings(community.id),
         _postings_match_escrow(community.id),
+        _statements_match_redemptions(community.id),
+        _payouts_match_ledger(community.id),
     ]
     report.coupons = _coupon_counts(community.id)
     return report
@@ -191,3 +199,106 @@ def _postings_match_escrow(community_id: int) -> Check:
         f"transaction {txn}: escrow {int(e)}, coupon postings {int(p)}" for txn, e, p in off
     )
     return Check("every coupon escrow entry is accounted to coupons", not off, detail)
+
+
+def _statements_match_redemptions(community_id: int) -> Check:
+    """A statement's count, points, fen and rounding remainder are those of the
+    redemptions naming it; a rejected statement names none."""
+    lines = (
+        sa.select(
+            Redemption.statement_id.label("statement_id"),
+            sa.func.count().label("redemptions"),
+            sa.func.sum(Redemption.points).label("points"),
+            sa.func.sum(Redemption.points_value_fen).label("amount_fen"),
+            sa.func.sum((Redemption.points * 100) % Redemption.points_per_yuan).label("remainder"),
+        )
+        .where(Redemption.community_id == community_id, Redemption.statement_id.is_not(None))
+        .group_by(Redemption.statement_id)
+        .subquery()
+    )
+    rejected = SettlementStatement.status == StatementStatus.REJECTED
+    stored = (
+        SettlementStatement.redemptions,
+        SettlementStatement.points,
+        SettlementStatement.amount_fen,
+        SettlementStatement.rounding_remainder,
+    )
+    summed = (lines.c.redemptions, lines.c.points, lines.c.amount_fen, lines.c.remainder)
+    differs = sa.or_(*(sa.func.coalesce(s, -1) != a for a, s in zip(stored, summed, strict=True)))
+    off = db.session.execute(
+        sa.select(SettlementStatement.id, *stored, *summed)
+        .outerjoin(lines, lines.c.statement_id == SettlementStatement.id)
+        .where(
+            SettlementStatement.community_id == community_id,
+            sa.or_(
+                sa.and_(rejected, lines.c.statement_id.is_not(None)), sa.and_(~rejected, differs)
+            ),
+        )
+        .order_by(SettlementStatement.id)
+        .limit(20)
+    ).all()
+    detail = "; ".join(
+        f"statement {row[0]}: stored {tuple(row[1:5])}, redemptions {tuple(row[5:9])}"
+        for row in off
+    )
+    return Check("every statement equals its redemptions", not off, detail)
+
+
+def _payouts_match_ledger(community_id: int) -> Check:
+    """Every payout that paid is one ledger transaction of its amount, every paid
+    statement has exactly one, and what came back was reversed."""
+    moved = (
+        sa.select(
+            LedgerEntry.transaction_id, sa.func.sum(sa.func.abs(LedgerEntry.amount)).label("moved")
+        )
+        .where(LedgerEntry.community_id == community_id)
+        .group_by(LedgerEntry.transaction_id)
+        .subquery()
+    )
+    off = db.session.execute(
+        sa.select(PayoutAttempt.id, PayoutAttempt.amount_fen, moved.c.moved)
+        .outerjoin(moved, moved.c.transaction_id == PayoutAttempt.transaction_id)
+        .where(
+            PayoutAttempt.community_id == community_id,
+            PayoutAttempt.status.in_([PayoutStatus.SUCCEEDED, PayoutStatus.RETURNED]),
+            sa.func.coalesce(moved.c.moved, 0) != 2 * PayoutAttempt.amount_fen,
+        )
+        .limit(20)
+    ).all()
+    unreversed = db.session.execute(
+        sa.select(PayoutAttempt.id)
+        .outerjoin(
+            LedgerTransaction,
+            sa.and_(
+                LedgerTransaction.community_id == PayoutAttempt.community_id,
+                LedgerTransaction.reverses_id == PayoutAttempt.transaction_id,
+            ),
+        )
+        .where(
+            PayoutAttempt.community_id == community_id,
+            PayoutAttempt.status == PayoutStatus.RETURNED,
+            LedgerTransaction.id.is_(None),
+        )
+        .limit(20)
+    ).all()
+    succeeded = sa.select(PayoutAttempt.statement_id).where(
+        PayoutAttempt.community_id == community_id,
+        PayoutAttempt.status == PayoutStatus.SUCCEEDED,
+    )
+    unpaid = db.session.scalars(
+        sa.select(SettlementStatement.id)
+        .where(
+            SettlementStatement.community_id == community_id,
+            SettlementStatement.status == StatementStatus.PAID,
+            SettlementStatement.amount_fen > 0,
+            SettlementStatement.id.not_in(succeeded),
+        )
+        .limit(20)
+    ).all()
+    details = [
+        f"payout {pid}: amount {amount}, ledger moved {int(m or 0) // 2}" for pid, amount, m in off
+    ]
+    details += [f"payout {pid}: returned without a reversal" for (pid,) in unreversed]
+    details += [f"statement {sid}: paid without a payout" for sid in unpaid]
+    ok = not details
+    return Check("every payout is one ledger transaction of its amount", ok, "; ".join(details))

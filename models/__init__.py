@@ -56,10 +56,19 @@ from .ledger import (
 from .offer import Offer, OfferKind
 from .operations import AuditEntry, IdempotencyKey
 from .redemption import Redemption, RedemptionStatus
+from .settlement import (
+    APPROVED_STATUSES,
+    PayoutAttempt,
+    PayoutMethod,
+    PayoutStatus,
+    SettlementStatement,
+    StatementStatus,
+)
 
 metadata = Base.metadata
 
 __all__ = [
+    "APPROVED_STATUSES",
     "FINAL_COUPON_STATUSES",
     "OPEN_DISPUTE_STATUSES",
     "POINTS_KINDS",
@@ -105,6 +114,9 @@ __all__ = [
     "MerchantGroupMember",
     "PayCodeSecret",
     "PayCodeUse",
+    "PayoutAttempt",
+    "PayoutMethod",
+    "PayoutStatus",
     "Redemption",
     "RedemptionStatus",
     "Offer",
@@ -112,6 +124,8 @@ __all__ = [
     "RefundOrigin",
     "RefundStatus",
     "Role",
+    "SettlementStatement",
+    "StatementStatus",
     "StripeDispute",
     "StripeEvent",
     "TransactionKind",

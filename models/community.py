@@ -82,6 +82,9 @@ class Merchant(Base):
     phone: Mapped[str] = mapped_column(sa.String(40), default="")
     #: An inactive merchant stays in the books but accepts no coupons.
     active: Mapped[bool] = mapped_column(default=True)
+    #: The merchant's Stripe connected account (``acct_...``) that settlement
+    #: payouts are transferred to; only fund admins set it.
+    stripe_account_id: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     community: Mapped[Community] = relationship(lazy="joined")
@@ -89,6 +92,8 @@ class Merchant(Base):
     __table_args__ = (
         sa.UniqueConstraint("community_id", "id"),
         sa.UniqueConstraint("community_id", "name"),
+        # A unique index, not a constraint: SQLite adds one without rebuilding the table.
+        sa.Index("uq_merchants_stripe_account_id", "stripe_account_id", unique=True),
     )
 
 

@@ -7,8 +7,8 @@ stored rate, and the cash ``C`` collected at the till. ``D + V + C = B`` is a
 CHECK constraint; the points move in one ledger transaction (coupon escrow or
 the wallet -> the merchant's receivable) whose reference is
 ``redemption:{id}``. A void posts the reversing transaction and marks the row
-``voided``; settlement (later) will set ``statement_id``, after which the
-redemption can no longer be voided.
+``voided``; settlement sets ``statement_id`` (``models.settlement``), after
+which the redemption can no longer be voided.
 """
 
 import enum
@@ -63,7 +63,11 @@ class Redemption(Base):
     voided_at: Mapped[datetime | None]
     voided_by_id: Mapped[int | None] = mapped_column()
     #: The settlement statement that paid it; NULL until settled. A settled
-    #: redemption cannot be voided.
+    #: redemption cannot be voided. Checked by triggers, not a foreign key
+    #: (migration 0011): the statement must exist and be of the redemption's
+    #: merchant. A foreign key checks each row on its own, a million checks for
+    #: a city's month; the trigger checks a settlement's rows in one join. Not
+    #: indexed, so that settling, on PostgreSQL, updates the row in place (HOT).
     statement_id: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

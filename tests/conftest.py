@@ -24,8 +24,13 @@ from app import communities
 from app.extensions import db
 from models import Role
 
-#: Fixtures of a community to test in, the earning tests' clock, and the fake Stripe.
-pytest_plugins = ["support.community", "support.clock", "support.stripe_fixtures"]
+#: Fixtures of a community to test in, the earning tests' clock, the fake Stripe and settlement.
+pytest_plugins = [
+    "support.community",
+    "support.clock",
+    "support.stripe_fixtures",
+    "support.settlement",
+]
 
 
 def pytest_report_header(config):

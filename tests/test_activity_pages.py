@@ -262,7 +262,8 @@ def test_navigation_follows_the_role(client, other_client, world, make_member):
     assert links(other_client) == ["首页", "活动", *wallet, "新建活动"]
     sign_out(client)
     sign_in(client, "cashier-zhou")
-    assert links(client) == ["首页", "活动", "收银", "销售记录"]  # the till, for merchant staff
+    # The till and the shop's statements, for merchant staff.
+    assert links(client) == ["首页", "活动", "收银", "销售记录", "结算单"]
     assert "草稿和进行中的活动" in page_of(other_client.get("/activities"))
     assert "草稿和进行中的活动" not in page_of(client.get("/activities"))
 

@@ -130,7 +130,7 @@ def test_nobody_else_opens_a_coupon(client, community, admin, resident, make_mem
 def test_staff_hold_no_coupons_or_pay_code(client, community, make_member):
     make_member(community, Role.MERCHANT_STAFF, username="cashier-zhou")
     sign_in(client, "cashier-zhou")
-    assert nav(page(client.get("/home"))) == ["首页", "活动", "收银", "销售记录"]
+    assert nav(page(client.get("/home"))) == ["首页", "活动", "收银", "销售记录", "结算单"]
     for path in ("/coupons", "/pay-code", "/pay-code.json"):
         assert client.get(path).status_code == 404
 
@@ -203,6 +203,7 @@ def test_a_fund_admin_sees_rules_in_words(client, community, admin, chiefs):
         "基金",
         "收入",
         "捐赠",
+        "结算",
     ]
     assert "当月获得积分至少 300，或参加活动至少 4 次" in text
     assert "获得满 300 积分发 100 积分; 获得满 600 积分发 200 积分" in text

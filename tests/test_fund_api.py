@@ -3,7 +3,7 @@ other income and the funds' balances."""
 
 import pytest
 import sqlalchemy as sa
-from fund_world import FundWorld
+from support.fund import FundWorld
 
 from app import ledger
 from app.extensions import db

@@ -22,6 +22,8 @@ from models import (
     Redemption,
     RedemptionStatus,
     Role,
+    SettlementStatement,
+    StatementStatus,
     TransactionKind,
     utcnow,
 )
@@ -454,7 +456,20 @@ def test_void_after_the_window_or_settlement_or_by_others_is_refused(
     problem(other_staff.post(f"/redemptions/{row.id}/void", key=True), 403)
     problem(api.as_(admin).post(f"/redemptions/{row.id}/void", key=True), 403)
 
-    row.statement_id = 7
+    statement = SettlementStatement(
+        community_id=community.id,
+        merchant_id=row.merchant_id,
+        period="2026-01",
+        status=StatementStatus.DRAFT,
+        redemptions=1,
+        points=row.points,
+        amount_fen=row.points_value_fen,
+        rounding_remainder=0,
+        needs_second_approver=False,
+    )
+    db.session.add(statement)
+    db.session.flush()
+    row.statement_id = statement.id
     db.session.flush()
     problem(till.post(f"/redemptions/{row.id}/void", key=True), 409, "redemption-settled")
     row.statement_id = None

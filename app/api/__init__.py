@@ -15,6 +15,7 @@ from . import (
     merchants,
     paycodes,
     redemptions,
+    settlement,
     wallets,
 )
 
@@ -30,6 +31,7 @@ BLUEPRINTS = (
     paycodes.blp,
     merchants.blp,
     redemptions.blp,
+    settlement.blp,
     fund.blp,
 )
 

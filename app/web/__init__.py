@@ -63,4 +63,14 @@ def _error_page(status: int, heading: str, explanation: str, detail: str | None)
     return page, status
 
 
-from . import activities, coupons, fund, issuance, merchants, pos, templating, views  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    activities,
+    coupons,
+    fund,
+    issuance,
+    merchants,
+    pos,
+    settlement,
+    templating,
+    views,
+)

@@ -4,11 +4,11 @@ in the fake Stripe."""
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from support.stripe_fixtures import post_event
 
 from app import fund
 from app.extensions import db
 from models import Donation, Fund
+from support.stripe_fixtures import post_event
 
 
 @dataclass
