@@ -10,7 +10,15 @@ from support.stripe_fixtures import post_event
 
 from app import fund
 from app.extensions import db
-from models import Donation, DonationStatus, Fund, IncomeEntry, IncomeStatus, Role
+from models import (
+    Donation,
+    DonationStatus,
+    Fund,
+    IncomeEntry,
+    IncomeSource,
+    IncomeStatus,
+    Role,
+)
 
 FORM_KEY = re.compile(r'<input[^>]*name="form_key"[^>]*value="([^"]+)"')
 
@@ -79,7 +87,7 @@ def test_a_wrong_entry_is_reversed_from_the_page_with_its_reason(client, communi
         community,
         amount_fen=5_000,
         fund=Fund.COMMUNITY,
-        source=fund.IncomeSource.GRANT,
+        source=IncomeSource.GRANT,
         reference="街道拨款",
         note=None,
         actor=admin,
@@ -108,7 +116,7 @@ def test_the_overview_shows_each_fund_and_recent_money(client, community, admin)
         community,
         amount_fen=123_456,
         fund=Fund.COMMUNITY,
-        source=fund.IncomeSource.CHARITY_SALE,
+        source=IncomeSource.CHARITY_SALE,
         reference="义卖",
         note=None,
         actor=admin,
@@ -142,7 +150,7 @@ def test_a_donation_is_refunded_from_the_donations_page(
         community,
         amount_fen=50_000,
         fund=Fund.COMMUNITY,
-        source=fund.IncomeSource.GRANT,
+        source=IncomeSource.GRANT,
         reference="拨款",
         note=None,
         actor=admin,

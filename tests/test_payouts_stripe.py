@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from support.settlement import date_redemptions, merchant_balance, redeem
 from support.stripe_fixtures import post_event
 
-from app import payouts
 from app.extensions import db
+from app.payouts import by_stripe
 from app.reconciliation import reconcile
 from models import (
     AccountKind,
@@ -168,7 +168,7 @@ def test_a_crash_after_the_transfer_is_made_is_finished_by_the_retry_with_one_tr
     def crash(attempt, transfer_id):
         raise Crash(transfer_id)
 
-    monkeypatch.setattr(payouts, "transfer_created", crash)
+    monkeypatch.setattr(by_stripe, "transfer_created", crash)
     with pytest.raises(Crash):
         pay(api, world.admin, statement["id"], key="pay-it")
     db.session.rollback()
