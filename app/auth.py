@@ -52,7 +52,7 @@ def authenticate(username: str, password: str) -> Member | None:
     if member is None:
         _verify(hasher, _dummy_hash(hasher), password)
         return None
-    if not _verify(hasher, member.password_hash, password) or not member.active:
+    if not _verify(hasher, member.password_hash, password) or not member.is_active:
         return None
     if hasher.check_needs_rehash(member.password_hash):
         member.password_hash = hasher.hash(password)
@@ -134,7 +134,7 @@ def api_actor() -> Member:
     token = _find_token(secret)
     if token is None or token.revoked_at is not None or token.expires_at <= utcnow():
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
-    if not token.member.active:
+    if not token.member.is_active:
         raise Unauthorized("This account is disabled.")
     g.actor = token.member
     return token.member
@@ -164,4 +164,4 @@ def current_actor() -> Member:
 @login_manager.user_loader
 def _load_member(member_id: str) -> Member | None:
     member = db.session.get(Member, int(member_id))
-    return member if member is not None and member.active else None
+    return member if member is not None and member.is_active else None
