@@ -83,30 +83,54 @@ def idempotent(view):
                 f"This request moves value; send a unique '{HEADER}' header "
                 f"(e.g. a UUID; at most {MAX_KEY_LENGTH} characters) and reuse it when retrying."
             )
-        member_id = g.actor.id
-        digest = fingerprint()
-        row_id = _claim(member_id, key, digest)
-        if row_id is None:
-            stored = _stored(member_id, key)
-            if stored is not None:
-                return _replay(stored, digest)
-            row_id = _claim(member_id, key, digest)
-            if row_id is None:
-                return _replay(_stored(member_id, key), digest)
+        claimed = claim(key)
+        if isinstance(claimed, IdempotencyKey):
+            return _replay(claimed)
         response = view(*args, **kwargs)
         if response.status_code < 400:
-            db.session.execute(
-                _STORE,
-                dict(
-                    row_id=row_id,
-                    status_code=response.status_code,
-                    content_type=response.content_type,
-                    body=response.get_data(),
-                ),
-            )
+            store(claimed, response.status_code, response.content_type, response.get_data())
         return response
 
     return Blueprint.doc(parameters=[HEADER_DOC])(wrapper)
+
+
+def claim(key: str) -> int | IdempotencyKey:
+    """Take ``key`` for this request of ``g.actor``: the new key row's id, or the row of
+    the first request that took it (whose response is replayed)."""
+    member_id = g.actor.id
+    digest = fingerprint()
+    row_id = _claim(member_id, key, digest)
+    if row_id is None:
+        stored = _stored(member_id, key)
+        if stored is not None:
+            return stored
+        row_id = _claim(member_id, key, digest)
+        if row_id is None:
+            return _stored(member_id, key)
+    return row_id
+
+
+def store(row_id: int, status_code: int, content_type: str, body: bytes) -> None:
+    """Keep the first response under its key, in the request's own transaction."""
+    db.session.execute(
+        _STORE,
+        dict(row_id=row_id, status_code=status_code, content_type=content_type, body=body),
+    )
+
+
+def release(row_id: int) -> None:
+    """Give the key back: the request kept nothing worth replaying (a form shown again
+    with its errors), so the same key may be sent once more."""
+    db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
+
+
+def check_same_request(stored: IdempotencyKey) -> None:
+    """A key names one request: reused for another, it is refused."""
+    if stored.fingerprint != fingerprint():
+        raise IdempotencyKeyReused(
+            f"This '{HEADER}' was first used for a different request; "
+            "use a new key for a new request."
+        )
 
 
 _KEYS = IdempotencyKey.__table__
@@ -162,12 +186,8 @@ def _stored(member_id: int, key: str) -> IdempotencyKey | None:
     return stored
 
 
-def _replay(stored: IdempotencyKey, digest: str) -> Response:
-    if stored.fingerprint != digest:
-        raise IdempotencyKeyReused(
-            f"This '{HEADER}' was first used for a different request; "
-            "use a new key for a new request."
-        )
+def _replay(stored: IdempotencyKey) -> Response:
+    check_same_request(stored)
     response = Response(stored.body, status=stored.status_code, content_type=stored.content_type)
     response.headers["Idempotent-Replayed"] = "true"
     return response
