@@ -127,12 +127,12 @@ def wants_problem() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .web import render_error
+    from .web import render_error, render_problem
 
     def on_problem(error: Problem):
         if wants_problem():
             return handle_problem(error)
-        return render_error(error.status, error.title, error.detail)
+        return render_problem(error)
 
     def on_http_exception(error: HTTPException):
         if wants_problem():
@@ -146,7 +146,7 @@ def register_error_handlers(app: Flask) -> None:
         detail += f" (constraint {constraint})." if constraint else "."
         if wants_problem():
             return problem_response(409, "Conflict", detail, "urn:jifen:problem:conflict")
-        return render_error(409, "Conflict", detail)
+        return render_error(409, "Conflict", None)
 
     app.register_error_handler(Problem, on_problem)
     app.register_error_handler(HTTPException, on_http_exception)

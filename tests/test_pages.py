@@ -14,10 +14,23 @@ from models import Role
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
+FORM_KEY_INPUT = re.compile(r'<input[^>]*name="form_key"[^>]*value="([^"]+)"')
+
+
 def csrf_token(response) -> str:
     match = CSRF_INPUT.search(response.get_data(as_text=True))
     assert match, "the page has no CSRF token"
     return match.group(1)
+
+
+def form_fields(response) -> dict:
+    """The hidden fields a page's form sends: its CSRF token and, where the form takes
+    effect once, its form key (the first form's)."""
+    fields = {"csrf_token": csrf_token(response)}
+    key = FORM_KEY_INPUT.search(response.get_data(as_text=True))
+    if key:
+        fields["form_key"] = key.group(1)
+    return fields
 
 
 def sign_in(client, username, password="password-1", path="/login"):
@@ -205,22 +218,26 @@ def test_new_resident_has_no_history_yet(client, resident):
     assert "还没有积分。" in page
 
 
-def test_merchant_staff_home_has_no_wallet(client, make_community, make_member):
+def test_merchant_staff_home_is_todays_sales(client, make_community, make_member):
     community = make_community(name="北新社区")
-    make_member(community, Role.MERCHANT_STAFF, username="cashier-li", display_name="李店员")
+    cashier = make_member(
+        community, Role.MERCHANT_STAFF, username="cashier-li", display_name="李店员"
+    )
     sign_in(client, "cashier-li")
     page = client.get("/home", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Hello, 李店员" in page
-    assert "Merchant staff" in page and "北新社区" in page
-    assert "Shop" in page
-    assert "My points" not in page and "history-line" not in page
+    assert f"Today's sales · {cashier.merchant.name}" in page
+    assert "Open the till" in page and "No sales yet today." in page
+    assert "My points" not in page
 
 
 def test_platform_admin_home_spans_all_communities(client, make_community, make_member):
-    make_member(make_community(), Role.PLATFORM_ADMIN, username="district-op")
+    community = make_community(name="青江社区")
+    make_member(None, Role.PLATFORM_ADMIN, username="district-op")
     sign_in(client, "district-op")
     page = client.get("/home").get_data(as_text=True)
-    assert "平台管理员" in page and "全部社区" in page
+    assert "全部社区" in page and "青江社区" in page
+    assert f'href="/platform/communities/{community.slug}"' in page
     assert "我的积分" not in page
 
 

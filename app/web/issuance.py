@@ -18,6 +18,7 @@ from ..extensions import db
 from ..problems import Conflict, Forbidden
 from . import blp
 from .forms import IssuanceRuleForm, IssuanceRunForm
+from .pages import once
 
 #: Runs shown, newest first.
 RUNS_SHOWN = 50
@@ -117,6 +118,7 @@ ALL_MERCHANTS = ""
 
 @blp.route("/admin/issuance-rules/new", methods=["GET", "POST"])
 @login_required
+@once
 def new_issuance_rule():
     member = _admin("issuance_rule.create")
     community = member.community
@@ -151,6 +153,7 @@ def new_issuance_rule():
 
 @blp.route("/admin/issuance-runs", methods=["GET", "POST"])
 @login_required
+@once
 def issuance_runs():
     member = _admin("issuance_run.create")
     community = member.community

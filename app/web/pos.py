@@ -5,23 +5,28 @@ API; its small JSON endpoints here are CSRF-protected (``X-CSRFToken``) and
 call the same domain functions and idempotency store as the API. Refusals come
 back as ``application/problem+json`` with a translated ``message`` for the
 cashier.
+
+Whatever reaches the code field (a camera, a handheld scanner, a cashier
+typing what the resident's screen shows) is read by its shape, spaces and
+dashes ignored (:func:`read_code`), and checked at once (``/pos/code``), so an
+unknown or unusable code is refused before the bill is keyed in. The camera
+posts its frames to the one decoder of :mod:`app.web.scanning`.
 """
 
-import io
 import json
+import re
 from datetime import date
 from functools import wraps
 
 import marshmallow as ma
-import zxingcpp
 from flask import g, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from PIL import Image, UnidentifiedImageError
 
 from models import Redemption, RedemptionStatus, utcnow
 
-from .. import offers, redemptions
+from .. import coupons, offers, paycodes, redemptions
 from ..api.redemptions import csv_response, preview_of
 from ..api.redemptions.schemas import RedemptionIn
 from ..authz import Scope, authorize
@@ -30,9 +35,7 @@ from ..idempotency import idempotent
 from ..money import format_fen
 from ..problems import InvalidInput, NotFound, Problem, handle_problem
 from . import blp
-
-#: Camera frames larger than this are refused before decoding.
-MAX_FRAME_BYTES = 2 * 1024 * 1024
+from .coupons import grouped
 
 #: What the cashier reads when the till refuses, by problem slug.
 REFUSALS = {
@@ -75,6 +78,12 @@ def redemption_status(status: RedemptionStatus) -> str:
     return STATUS_LABELS[status]
 
 
+class UnreadableCode(InvalidInput):
+    slug = "unreadable-code"
+    title = _l("Not a coupon code or pay-code")
+    message = _l("This is neither a coupon code nor a pay-code. Check it and enter it again.")
+
+
 def json_problems(view):
     """Refusals as problem+json with a translated ``message``, rolled back by the boundary."""
 
@@ -84,7 +93,7 @@ def json_problems(view):
             return view(*args, **kwargs)
         except Problem as error:
             response = handle_problem(error)
-            message = REFUSALS.get(error.slug) or REFUSALS["invalid-input"]
+            message = REFUSALS.get(error.slug) or error.message or REFUSALS["invalid-input"]
             body = {**json.loads(response.get_data()), "message": str(message)}
             response.set_data(json.dumps(body, ensure_ascii=False))
             return response
@@ -141,21 +150,51 @@ def pos():
     return render_template("pos.html", merchant=merchant, offers=offers.current_offers(merchant))
 
 
-@blp.post("/pos/scan")
+#: A pay-code: the member id, a window digit and nine digits of MAC (app.paycodes).
+PAY_CODE_SHAPE = re.compile(r"[1-9][0-9]{10,29}")
+#: A coupon's short code, in its alphabet without look-alikes (app.coupons).
+COUPON_CODE_SHAPE = re.compile(f"[{coupons.CODE_ALPHABET}]{{{coupons.CODE_LENGTH}}}")
+
+
+def read_code(text: str) -> dict:
+    """What the code field holds, by its shape: a signed coupon token (it has a dot),
+    a pay-code (eleven or more digits) or a coupon's short code (ten characters of
+    its alphabet); spaces and dashes, as the screens group them, are ignored."""
+    text = (text or "").strip()
+    if "." in text:
+        return {"token": text}
+    compact = coupons.normalize_code(text)
+    if PAY_CODE_SHAPE.fullmatch(compact):
+        return {"pay_code": compact}
+    if COUPON_CODE_SHAPE.fullmatch(compact):
+        return {"code": compact}
+    raise UnreadableCode(errors={"json": {"text": ["Not a coupon code or pay-code."]}})
+
+
+@blp.post("/pos/code")
 @login_required
 @json_problems
 @cashier_only
-def pos_scan():
-    """Decode the QR code in one camera frame; ``text`` is null when there is none."""
-    data = request.files["frame"].read() if "frame" in request.files else request.get_data()
-    if not data or len(data) > MAX_FRAME_BYTES:
-        raise InvalidInput("Send one camera frame (an image of at most 2 MB).")
-    try:
-        image = Image.open(io.BytesIO(data)).convert("L")
-    except (UnidentifiedImageError, OSError) as error:
-        raise InvalidInput("The frame is not an image.") from error
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
-    return jsonify({"text": found[0].text if found else None})
+def pos_code():
+    """Check a scanned or typed code before the bill: what it is and what it holds."""
+    source = read_code((request.get_json(silent=True) or {}).get("text"))
+    merchant = redemptions.cashier_merchant(g.actor)
+    community = merchant.community
+    if "pay_code" in source:
+        paycodes.verify_pay_code(source["pay_code"], community)
+        return jsonify(source=source, label=_("Pay-code: pays with the resident's points"))
+    if "token" in source:
+        coupon = coupons.verify_coupon(source["token"], community)
+    else:
+        coupon = coupons.coupon_by_code(source["code"], community)
+    if not coupons.coupon_valid_at(coupon, merchant):
+        raise redemptions.CouponNotValidHere()
+    label = _(
+        "Coupon %(code)s: %(points)s points left",
+        code=grouped(coupon.code, 5),
+        points=f"{coupon.points_remaining:,}",
+    )
+    return jsonify(source=source, label=label, points=coupon.points_remaining)
 
 
 @blp.post("/pos/preview")
