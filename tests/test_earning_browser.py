@@ -109,6 +109,7 @@ WORDS = {
         "checked_in": "签到成功，感谢您参加志愿服务！",
         "status": "已签到",
         "finalize": "确认名单，发放积分",
+        "award": "确认发放积分",
         "finalized": "积分已发放：共 1 人次，合计 50 积分。",
         "balance": "150 积分",
         "worth": "折合 ¥3.00",
@@ -129,6 +130,7 @@ WORDS = {
         "checked_in": "You are checked in. Thank you for volunteering!",
         "status": "Checked in",
         "finalize": "Confirm and finalize",
+        "award": "Award the points",
         "finalized": "Finalized. Attendances awarded: 1; points in all: 50.",
         "balance": "150 points",
         "worth": "Worth ¥3.00",
@@ -198,7 +200,8 @@ def test_resident_checks_in_by_typed_code_and_sees_the_points(live_server, langu
         expect(rows).to_have_count(1, timeout=12_000)
         expect(rows.first.locator(".name")).to_have_text("王阿姨")
         expect(rows.first.locator(".state")).to_have_text(words["status"])
-        organizer.get_by_role("button", name=words["finalize"]).click()
+        organizer.get_by_role("link", name=words["finalize"]).click()
+        organizer.get_by_role("button", name=words["award"]).click()
         expect(organizer.locator(".notice").first).to_have_text(words["finalized"])
 
         resident.get_by_role("link", name=words["home"], exact=True).click()

@@ -170,15 +170,22 @@ class OfferForm(FlaskForm):
     description = TextAreaField(_l("Description"), validators=[Length(max=1000)], filters=[_strip])
     active_until = DateField(_l("Last day (leave empty for no end)"), validators=[Optional()])
 
-    def validate_discount_percent(self, field):
-        if self.kind.data == OfferKind.DISCOUNT.value and field.data is None:
-            raise ValidationError(_l("A discount needs its percent."))
-
-    def validate_price(self, field):
-        if self.kind.data == OfferKind.LOW_COST.value and field.data is None:
-            raise ValidationError(_l("A low-price offer needs its price."))
-        if field.data is not None and field.data != round(field.data, 2):
-            raise ValidationError(_l("At most two decimals."))
+    def validate(self, extra_validators=None) -> bool:
+        """The kind's own terms: a discount needs its percent, a low price its price (the
+        fields are optional on their own, so this is checked here)."""
+        valid = super().validate(extra_validators)
+        kind = self.kind.data
+        if kind == OfferKind.DISCOUNT.value and self.discount_percent.data is None:
+            self.discount_percent.errors.append(_l("A discount needs its percent."))
+            valid = False
+        if kind == OfferKind.LOW_COST.value and self.price.data is None:
+            self.price.errors.append(_l("A low-price offer needs its price."))
+            valid = False
+        price = self.price.data
+        if price is not None and price != round(price, 2):
+            self.price.errors.append(_l("At most two decimals."))
+            valid = False
+        return valid
 
     def terms(self) -> dict:
         """The offer's fields as :func:`app.offers.create_offer` takes them; fen, not yuan."""
