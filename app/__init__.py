@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import swagger_ui_bundle
-from flask import Flask, current_app, request, send_from_directory, session
+from flask import Flask, current_app, has_request_context, request, send_from_directory, session
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -59,8 +59,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def select_locale() -> str:
-    """The language picked on the page, else the member's, else the browser's; Chinese first."""
+    """The language picked on the page, else the member's, else the browser's; Chinese first.
+
+    Outside a request (a command, a job) nobody is reading: the first language.
+    """
     languages = tuple(current_app.config["LANGUAGES"])
+    if not has_request_context():
+        return languages[0]
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

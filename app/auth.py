@@ -162,6 +162,13 @@ def current_actor() -> Member:
 
 
 @login_manager.user_loader
-def _load_member(member_id: str) -> Member | None:
+def _load_member(session_id: str) -> Member | None:
+    """The signed-in member, while active and while the password is the one they signed
+    in with (see ``Member.get_id``)."""
+    member_id = session_id.partition(".")[0]
+    if not member_id.isdigit():
+        return None
     member = db.session.get(Member, int(member_id))
-    return member if member is not None and member.is_active else None
+    if member is None or not member.is_active:
+        return None
+    return member if hmac.compare_digest(member.get_id(), session_id) else None

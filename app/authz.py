@@ -229,9 +229,11 @@ def requires(action: str):
                 scope = scope_of(obj)
             authorize(actor, action, scope)
             response = view(*args, **kwargs)
-            # A retry answered from the idempotency store wrote nothing new.
+            # A retry answered from the idempotency store wrote nothing new, and a page
+            # that only shows the form for an audited action changed nothing.
             replayed = response.headers.get("Idempotent-Replayed") == "true"
-            if POLICY[action].audited and response.status_code < 400 and not replayed:
+            reading = request.method in ("GET", "HEAD")
+            if POLICY[action].audited and response.status_code < 400 and not (replayed or reading):
                 _audit(actor, action, scope, response)
             return response
 

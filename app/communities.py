@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from models import (
@@ -173,7 +172,7 @@ def _check_may_manage(actor: Member, member: Member) -> None:
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            _("The password needs at least %(num)s characters.", num=MIN_PASSWORD_LENGTH),
+            _l("The password needs at least %(num)s characters.", num=MIN_PASSWORD_LENGTH),
             errors={"json": {"password": [f"At least {MIN_PASSWORD_LENGTH} characters."]}},
         )
 
@@ -202,19 +201,19 @@ def change_role(
     makes a fund admin; a member holding points keeps a role with a wallet."""
     _check_may_manage(actor, member)
     if role == Role.PLATFORM_ADMIN:
-        raise Forbidden(_("Platform admins are created with 'flask users create-admin' only."))
+        raise Forbidden(_l("Platform admins are created with 'flask users create-admin' only."))
     if role == Role.FUND_ADMIN and actor.role != Role.PLATFORM_ADMIN:
         raise FundAdminsArePlatformWork()
     if (role == Role.MERCHANT_STAFF) != (merchant_id is not None):
         raise InvalidInput(
-            _("Merchant staff need their shop; other roles have none."),
+            _l("Merchant staff need their shop; other roles have none."),
             errors={"json": {"merchant_id": ["Required for merchant_staff only."]}},
         )
     if merchant_id is not None:
         merchant = db.session.get(Merchant, merchant_id)
         if merchant is None or merchant.community_id != member.community_id:
             raise InvalidInput(
-                _("No such shop in this community."),
+                _l("No such shop in this community."),
                 errors={"json": {"merchant_id": ["Unknown merchant."]}},
             )
     wallet = wallet_of(member)
@@ -247,7 +246,7 @@ def update_settings(
     if award_approval_threshold < 0:
         errors["award_approval_threshold"] = ["Zero or more."]
     if errors:
-        raise InvalidInput(_("Please check the settings."), errors={"json": errors})
+        raise InvalidInput(_l("Please check the settings."), errors={"json": errors})
     community.monthly_earning_cap = monthly_earning_cap
     community.award_approval_threshold = award_approval_threshold
     db.session.flush()
@@ -289,7 +288,7 @@ def schedule_points_per_yuan(
     """Points worth one yuan from ``effective_from`` on; a day already scheduled is replaced."""
     if points_per_yuan <= 0:
         raise InvalidInput(
-            _("Points per yuan must be more than zero."),
+            _l("Points per yuan must be more than zero."),
             errors={"json": {"points_per_yuan": ["More than zero."]}},
         )
     if effective_from < local_today():

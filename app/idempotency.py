@@ -19,6 +19,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from functools import wraps
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
@@ -51,7 +52,11 @@ class IdempotencyKeyReused(Conflict):
 
 
 def fingerprint() -> str:
+    """SHA-256 over method, path and body: JSON canonically, a page form by its fields
+    (parsing the form has consumed the raw body by then)."""
     raw = request.get_data(cache=True)
+    if not raw and request.form:
+        raw = urlencode(sorted(request.form.items(multi=True))).encode()
     try:
         body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:

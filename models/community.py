@@ -7,6 +7,7 @@ that points into another community.
 """
 
 import enum
+import hashlib
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -150,7 +151,10 @@ class Member(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The id a page session keeps: the member's id and a stamp of their password, so
+        a new password (a reset after a lost phone) ends every session made before it."""
+        stamp = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        return f"{self.id}.{stamp}"
 
 
 class PointsRate(Base):

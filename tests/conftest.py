@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config, items):
         # PostgreSQL pass would repeat them unchanged.
         once = pytest.mark.skip(reason="drives pages: runs on the SQLite pass only")
         for item in items:
-            if "pages" in item.keywords:
+            if item.get_closest_marker("pages"):
                 item.add_marker(once)
         return
     skip = pytest.mark.skip(reason="runs on PostgreSQL (the README test command runs both)")

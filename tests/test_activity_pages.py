@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from activity_helpers import decode_svg, make_activity, per_hour, pin_clock
 from test_pages import FreshContextClient, csrf_token, form_fields, sign_in
 
-from app import activities, awards, checkin_codes
+from app import activities, awards, checkin_codes, earnings
 from app.extensions import db
 from models import Activity, ActivityStatus, Attendance, AttendanceStatus, AuditEntry, Role
 
@@ -211,6 +211,51 @@ def test_past_activities_show_the_points_and_the_cap(client, world, make_member,
     assert "积分已发放" in detail
     english = page_of(client.get("/activities", headers={"Accept-Language": "en"}))
     assert "Earned 30 points · monthly limit reached: 50 points would have been due" in english
+
+
+def test_capped_gives_each_claim_what_the_room_left_allows(make_community):
+    """The cap's arithmetic, in finalizing's order: an award uses up room for the next."""
+    community = make_community(monthly_earning_cap=100)
+    claims = [(1, 60), (2, 60), (1, 60), (3, 20)]
+    assert earnings.capped(community, claims, {1: 10, 3: 100}) == [60, 60, 30, 0]
+    community.monthly_earning_cap = None
+    assert earnings.capped(community, claims, {1: 10}) == [60, 60, 60, 20]
+
+
+def test_the_cap_shows_before_finalizing_and_finalizing_matches(client, world, make_member, clock):
+    """The attendance list and the confirm step say what the cap leaves each person, and
+    finalizing then awards exactly that."""
+    world.community.monthly_earning_cap = 70
+    fund = make_member(world.community, Role.FUND_ADMIN)
+    awards.request_award(world.community, world.resident, points=40, reason="清扫", actor=fund)
+    activity = make_activity(world.community, world.organizer, now=clock.now, points=50)
+    for person in (world.resident, world.neighbour):
+        activities.record_check_in(activity, actor=world.organizer, member_id=person.id)
+    db.session.flush()
+    sign_in(client, "wang-ayi")
+    assert "受每月上限限制，您本月最多还能得 30 积分。" in page_of(client.get("/activities"))
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})
+    sign_in(client, "chen-org")
+
+    rows = page_of(client.get(f"/activities/{activity.id}/attendance?partial=1"))
+    assert '应得 50 积分 <span class="capped">· 受每月上限限制只能得 30</span>' in rows
+    confirm = page_of(client.get(f"/activities/{activity.id}/finalize"))
+    assert "应得 50 积分；受每月上限限制，只能得 30 积分。" in confirm
+    assert "共 2 人，合计 80 积分" in confirm
+    post(
+        client,
+        f"/activities/{activity.id}/finalize",
+        token_from=f"/activities/{activity.id}/finalize",
+    )
+    given = dict(
+        db.session.execute(
+            sa.select(Attendance.member_id, Attendance.points_awarded).where(
+                Attendance.activity_id == activity.id
+            )
+        ).all()
+    )
+    assert given == {world.resident.id: 30, world.neighbour.id: 50}
+    assert client.get(f"/activities/{activity.id}/finalize").status_code == 302
 
 
 def test_history_says_what_each_line_was_for_and_pages_back(client, world, make_member, clock):

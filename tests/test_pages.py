@@ -2,14 +2,15 @@
 
 import contextvars
 import re
+from datetime import timedelta
 
 import pytest
 from conftest import TEST_CONFIG
 from flask.testing import FlaskClient
 
-from app import awards, create_app
+from app import activities, awards, create_app
 from app.extensions import db
-from models import Role
+from models import ActivityCategory, Role, utcnow
 
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -293,6 +294,29 @@ def test_unknown_page_is_a_translated_html_404(client):
     english = client.get("/no-such-page", headers={"Accept-Language": "en"})
     assert "<h1>Page not found</h1>" in english.get_data(as_text=True)
     assert client.get("/api/v1/no-such-thing").mimetype == "application/problem+json"
+
+
+def test_refusal_details_show_only_in_the_readers_language(client, make_community, make_member):
+    """A refusal's detail that is not yet translated gives way, on a Chinese page, to the
+    translated explanation of its status; an English reader still gets it."""
+    community = make_community()
+    organizer = make_member(community, Role.ORGANIZER)
+    make_member(community, username="wang-ayi")
+    draft = activities.create_activity(
+        community,
+        actor=organizer,
+        title="草稿",
+        category=ActivityCategory.OTHER,
+        starts_at=utcnow() + timedelta(days=1),
+        ends_at=utcnow() + timedelta(days=1, hours=1),
+        points=10,
+    )
+    sign_in(client, "wang-ayi")
+    chinese = client.get(f"/activities/{draft.id}").get_data(as_text=True)
+    assert "<h1>页面不存在</h1>" in chinese
+    assert not re.search(r'<p class="detail">', chinese)
+    english = client.get(f"/activities/{draft.id}", headers={"Accept-Language": "en"})
+    assert f'<p class="detail">No activity {draft.id}.</p>' in english.get_data(as_text=True)
 
 
 def test_method_not_allowed_is_translated(client):

@@ -47,7 +47,8 @@ def platform_communities():
                 role=Role.FUND_ADMIN,
                 actor=g.actor,
             )
-            flash(_("%(name)s is set up with its first fund admin.", name=community.name), "success")
+            said = _("%(name)s is set up with its first fund admin.", name=community.name)
+            flash(said, "success")
             return redirect(url_for("web.platform_community", slug=community.slug), 303)
     listed = db.session.execute(sa.select(Community).order_by(Community.name)).scalars()
     page = render_template("platform/communities.html", form=form, communities=list(listed))
