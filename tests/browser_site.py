@@ -86,17 +86,31 @@ def chromium(playwright):
     browser.close()
 
 
+@pytest.fixture(scope="module")
+def sessions() -> dict:
+    """Cookies of the members signed in so far in this module, to open a phone already
+    signed in (signing in through the form is tested where it matters)."""
+    return {}
+
+
 @pytest.fixture
-def phone(chromium: Browser, site: Site):
-    """``phone(username=None, language="zh")``: a fresh phone-sized page, signed in."""
+def phone(chromium: Browser, site: Site, sessions: dict):
+    """``phone(username=None, language="zh")``: a fresh phone-sized page on the member's
+    home page, signed in."""
     contexts = []
 
     def open_phone(username=None, language="zh", password=PASSWORD) -> Page:
-        context = chromium.new_context(viewport=PHONE, locale=LOCALES[language])
+        known = sessions.get((username, password))
+        context = chromium.new_context(
+            viewport=PHONE, locale=LOCALES[language], storage_state=known
+        )
         contexts.append(context)
         page = context.new_page()
-        if username:
+        if username and known:
+            page.goto(site.url + "/home")
+        elif username:
             sign_in(page, site.url, username, language, password)
+            sessions[(username, password)] = context.storage_state()
         return page
 
     yield open_phone
