@@ -108,6 +108,15 @@ def test_the_console_is_for_fund_admins(client, make_member, community, wang, pa
     assert client.get("/platform/communities").status_code == 200
 
 
+def test_residents_and_organizers_open_no_member_pages(client, make_member, community, wang):
+    make_member(community, Role.ORGANIZER, username="chen-org")
+    for username in ("wang-ayi", "chen-org"):
+        sign_in(client, username)
+        assert client.get("/admin/members").status_code == 403
+        assert client.get(f"/admin/members/{wang.id}").status_code == 403
+        client.post("/logout", data={"csrf_token": csrf_token(client.get("/home"))})
+
+
 def test_platform_pages_are_for_platform_admins(client, community, zhang):
     sign_in(client, "fund-zhang")
     assert client.get("/platform/communities").status_code == 403

@@ -87,7 +87,7 @@ def _back(default: str):
 
 
 @blp.get("/admin/members")
-@console_action("member.list")
+@console_action("member.create")
 def console_members():
     community = _community()
     query_text = (request.args.get("q") or "").strip()
@@ -144,7 +144,7 @@ def console_new_member():
 
 
 @blp.get("/admin/members/<int:member_id>")
-@console_action("member.read")
+@console_action("member.update")
 def console_member(member):
     community = _community()
     role_form = RoleForm(role=member.role.value, merchant=str(member.merchant_id or ""))
