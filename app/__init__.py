@@ -144,12 +144,12 @@ def wants_problem() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .web import render_error
+    from .web import render_error, render_problem
 
     def on_problem(error: Problem):
         if wants_problem():
             return handle_problem(error)
-        return render_error(error.status, error.title, error.detail)
+        return render_problem(error)
 
     def on_http_exception(error: HTTPException):
         if wants_problem():

@@ -54,7 +54,7 @@ def authenticate(username: str, password: str) -> Member | None:
     if member is None:
         _verify(hasher, _dummy_hash(hasher), password)
         return None
-    if not _verify(hasher, member.password_hash, password) or not member.active:
+    if not _verify(hasher, member.password_hash, password) or not member.is_active:
         return None
     if hasher.check_needs_rehash(member.password_hash):
         member.password_hash = hasher.hash(password)
@@ -171,7 +171,7 @@ def api_actor() -> Member:
     refusal = token_refusal(
         revoked_at=token.revoked_at,
         expires_at=token.expires_at,
-        member_active=token.member.active,
+        member_active=token.member.is_active,
         now=utcnow(),
     )
     if refusal is not None:
@@ -202,6 +202,13 @@ def current_actor() -> Member:
 
 
 @login_manager.user_loader
-def _load_member(member_id: str) -> Member | None:
+def _load_member(session_id: str) -> Member | None:
+    """The signed-in member, while active and while the password is the one they signed
+    in with (see ``Member.get_id``)."""
+    member_id = session_id.partition(".")[0]
+    if not member_id.isdigit():
+        return None
     member = db.session.get(Member, int(member_id))
-    return member if member is not None and member.active else None
+    if member is None or not member.is_active:
+        return None
+    return member if hmac.compare_digest(member.get_id(), session_id) else None

@@ -28,6 +28,7 @@ from models import (
     Donation,
     IncomeEntry,
     IssuanceRule,
+    IssuanceRun,
     Member,
     Merchant,
     MerchantGroup,
@@ -86,9 +87,15 @@ POLICY: dict[str, Grant] = {
     "me.read": Grant(roles=EVERYONE, platform=True),
     "community.create": Grant(platform=True, audited=True),
     "community.read": Grant(roles=EVERYONE, platform=True),
+    # The earning cap, the award threshold, the points-per-yuan schedule.
+    "community.update": Grant(roles=ADMINS, audited=True),
+    "community.deactivate": Grant(platform=True, audited=True),
+    "community.overview": Grant(platform=True),
     "member.create": Grant(roles=ADMINS, platform=True, audited=True),
     "member.list": Grant(roles=ADMINS | {Role.ORGANIZER}, platform=True),
     "member.read": Grant(roles=ADMINS, owner=True, platform=True),
+    # Deactivate, reset a password, change a role (fund admins: platform admins only).
+    "member.update": Grant(roles=ADMINS, platform=True, audited=True),
     "merchant.create": Grant(roles=ADMINS, platform=True, audited=True),
     "award.create": Grant(roles=ADMINS, audited=True),
     "award.decide": Grant(roles=ADMINS, audited=True),
@@ -197,6 +204,7 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
     ),
     "group_id": ("merchant_group", _by_id(MerchantGroup), lambda g: Scope(g.community_id)),
     "rule_id": ("rule", _by_id(IssuanceRule), lambda r: Scope(r.community_id)),
+    "run_id": ("run", _by_id(IssuanceRun), lambda r: Scope(r.community_id)),
     "coupon_id": ("coupon", _by_id(Coupon), lambda c: Scope(c.community_id, c.member_id)),
     "donation_id": ("donation", _by_id(Donation), lambda d: Scope(d.community_id)),
     "income_id": ("income", _by_id(IncomeEntry), lambda i: Scope(i.community_id)),
@@ -273,9 +281,11 @@ def requires(action: str):
                 scope = scope_of(obj)
             authorize(actor, action, scope)
             response = view(*args, **kwargs)
-            # A retry answered from the idempotency store wrote nothing new.
+            # A retry answered from the idempotency store wrote nothing new, and a page
+            # that only shows the form for an audited action changed nothing.
             replayed = response.headers.get("Idempotent-Replayed") == "true"
-            if POLICY[action].audited and response.status_code < 400 and not replayed:
+            reading = request.method in ("GET", "HEAD")
+            if POLICY[action].audited and response.status_code < 400 and not (replayed or reading):
                 _audit(actor, action, scope, response)
             return response
 

@@ -1,12 +1,37 @@
-"""Communities, members and merchants: the people and shops value moves between."""
+"""Communities, members and merchants: the people and shops value moves between.
+
+Also the community's own settings that the console changes: the monthly
+earning cap, the award approval threshold and the points-per-yuan rate, which
+may change from a chosen day (:func:`schedule_points_per_yuan`,
+:func:`points_per_yuan_on`).
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from models import WALLET_ROLES, AccountKind, Community, Fund, Member, Merchant, Role
+from models import (
+    WALLET_ROLES,
+    Account,
+    AccountKind,
+    Community,
+    Coupon,
+    CouponStatus,
+    Fund,
+    Member,
+    Merchant,
+    PointsRate,
+    Redemption,
+    RedemptionStatus,
+    Role,
+    utcnow,
+)
 
 from .auth import hash_password
+from .earnings import LOCAL_TZ
 from .extensions import db
 from .ledger import ensure_account
 from .problems import Conflict, Forbidden, InvalidInput
@@ -127,6 +152,8 @@ def _check_may_create(actor: Member, role: Role) -> None:
         raise FundAdminsOnlyByPlatform(
             _("Platform admins create a community's fund admins; they add the rest.")
         )
+    if role == Role.FUND_ADMIN and actor.role != Role.PLATFORM_ADMIN:
+        raise FundAdminsArePlatformWork()
 
 
 def create_merchant(community: Community, *, name: str, category: str, **profile) -> Merchant:
@@ -151,3 +178,235 @@ def wallet_of(member: Member):
     if member.role not in WALLET_ROLES:
         return None
     return ensure_account(member.community_id, AccountKind.WALLET, member_id=member.id)
+
+
+# --- the console: members -------------------------------------------------------------
+
+
+class FundAdminsArePlatformWork(Forbidden):
+    slug = "fund-admins-are-platform-work"
+    title = _l("Only a platform admin may do this")
+    message = _l("Only a platform admin creates, promotes or manages fund admins.")
+
+
+class NotOnYourself(Conflict):
+    slug = "not-on-yourself"
+    title = _l("Not on your own account")
+    message = _l("You cannot deactivate your own account or change your own role.")
+
+
+class WalletNotEmpty(Conflict):
+    slug = "wallet-not-empty"
+    title = _l("The member still holds points")
+    message = _l("This member still holds points; a role without a wallet would strand them.")
+
+
+def _check_may_manage(actor: Member, member: Member) -> None:
+    """Fund admins are the platform's to manage, and nobody manages themselves."""
+    if actor.id == member.id:
+        raise NotOnYourself()
+    if member.role == Role.FUND_ADMIN and actor.role != Role.PLATFORM_ADMIN:
+        raise FundAdminsArePlatformWork()
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            _l("The password needs at least %(num)s characters.", num=MIN_PASSWORD_LENGTH),
+            errors={"json": {"password": [f"At least {MIN_PASSWORD_LENGTH} characters."]}},
+        )
+
+
+def set_member_active(member: Member, active: bool, *, actor: Member) -> Member:
+    """Deactivate a member (they can no longer sign in; their history stays) or bring them back."""
+    _check_may_manage(actor, member)
+    member.active = active
+    db.session.flush()
+    return member
+
+
+def reset_password(member: Member, password: str, *, actor: Member) -> Member:
+    """Give the member a new password, which the admin hands over in person."""
+    _check_may_manage(actor, member)
+    _check_password(password)
+    member.password_hash = hash_password(password)
+    db.session.flush()
+    return member
+
+
+def change_role(
+    member: Member, role: Role, *, actor: Member, merchant_id: int | None = None
+) -> Member:
+    """Move a member to another role: a cashier names their shop; only a platform admin
+    makes a fund admin; a member holding points keeps a role with a wallet."""
+    _check_may_manage(actor, member)
+    if role == Role.PLATFORM_ADMIN:
+        raise Forbidden(_l("Platform admins are created with 'flask users create-admin' only."))
+    if role == Role.FUND_ADMIN and actor.role != Role.PLATFORM_ADMIN:
+        raise FundAdminsArePlatformWork()
+    if (role == Role.MERCHANT_STAFF) != (merchant_id is not None):
+        raise InvalidInput(
+            _l("Merchant staff need their shop; other roles have none."),
+            errors={"json": {"merchant_id": ["Required for merchant_staff only."]}},
+        )
+    if merchant_id is not None:
+        merchant = db.session.get(Merchant, merchant_id)
+        if merchant is None or merchant.community_id != member.community_id:
+            raise InvalidInput(
+                _l("No such shop in this community."),
+                errors={"json": {"merchant_id": ["Unknown merchant."]}},
+            )
+    wallet = wallet_of(member)
+    if role not in WALLET_ROLES and wallet is not None and wallet.balance != 0:
+        raise WalletNotEmpty()
+    member.role = role
+    member.merchant_id = merchant_id
+    db.session.flush()
+    if role in WALLET_ROLES:
+        ensure_account(member.community_id, AccountKind.WALLET, member_id=member.id)
+    return member
+
+
+# --- the console: the community's settings ----------------------------------------------
+
+
+class RateInThePast(InvalidInput):
+    slug = "rate-in-the-past"
+    title = _l("A rate cannot start in the past")
+    message = _l("A new rate starts today or later; what was redeemed keeps its rate.")
+
+
+def update_settings(
+    community: Community, *, monthly_earning_cap: int | None, award_approval_threshold: int
+) -> Community:
+    """The earning cap (None for none) and the points above which an award needs four eyes."""
+    errors = {}
+    if monthly_earning_cap is not None and monthly_earning_cap < 0:
+        errors["monthly_earning_cap"] = ["Zero or more, or null for no cap."]
+    if award_approval_threshold < 0:
+        errors["award_approval_threshold"] = ["Zero or more."]
+    if errors:
+        raise InvalidInput(_l("Please check the settings."), errors={"json": errors})
+    community.monthly_earning_cap = monthly_earning_cap
+    community.award_approval_threshold = award_approval_threshold
+    db.session.flush()
+    return community
+
+
+def local_today() -> date:
+    return datetime.now(LOCAL_TZ).date()
+
+
+def points_per_yuan_on(community: Community, day: date | None = None) -> int:
+    """The rate in force on ``day`` (default: today in Asia/Shanghai): the latest
+    scheduled rate from that day or before, else the community's first rate."""
+    scheduled = db.session.execute(
+        sa.select(PointsRate.points_per_yuan)
+        .where(
+            PointsRate.community_id == community.id,
+            PointsRate.effective_from <= (day or local_today()),
+        )
+        .order_by(PointsRate.effective_from.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return community.points_per_yuan if scheduled is None else scheduled
+
+
+def rate_schedule(community: Community) -> list[PointsRate]:
+    return list(
+        db.session.execute(
+            sa.select(PointsRate)
+            .where(PointsRate.community_id == community.id)
+            .order_by(PointsRate.effective_from)
+        ).scalars()
+    )
+
+
+def schedule_points_per_yuan(
+    community: Community, points_per_yuan: int, effective_from: date, *, actor: Member
+) -> PointsRate:
+    """Points worth one yuan from ``effective_from`` on; a day already scheduled is replaced."""
+    if points_per_yuan <= 0:
+        raise InvalidInput(
+            _l("Points per yuan must be more than zero."),
+            errors={"json": {"points_per_yuan": ["More than zero."]}},
+        )
+    if effective_from < local_today():
+        raise RateInThePast(errors={"json": {"effective_from": ["Today or later."]}})
+    rate = db.session.execute(
+        sa.select(PointsRate).where(
+            PointsRate.community_id == community.id, PointsRate.effective_from == effective_from
+        )
+    ).scalar_one_or_none()
+    if rate is None:
+        rate = PointsRate(community_id=community.id, effective_from=effective_from)
+        db.session.add(rate)
+    rate.points_per_yuan = points_per_yuan
+    rate.created_by_id = actor.id
+    rate.created_at = utcnow()
+    db.session.flush()
+    return rate
+
+
+def set_community_active(community: Community, active: bool) -> Community:
+    """A deactivated community keeps its books; its members can no longer sign in."""
+    community.active = active
+    db.session.flush()
+    return community
+
+
+@dataclass(frozen=True)
+class CommunityFigures:
+    """One community at a glance, for the platform's read-only overview."""
+
+    community: Community
+    members: int
+    merchants: int
+    wallet_points: int
+    open_coupons: int
+    coupon_points: int
+    redemptions: int
+    redeemed_points: int
+
+
+def overview() -> list[CommunityFigures]:
+    """Every community with its people, points held and points redeemed: one query each."""
+
+    def by_community(model, *aggregates, where=()) -> dict[int, tuple]:
+        rows = db.session.execute(
+            sa.select(model.community_id, *aggregates).where(*where).group_by(model.community_id)
+        )
+        return {row[0]: tuple(int(value) for value in row[1:]) for row in rows}
+
+    def total(column):
+        return sa.func.coalesce(sa.func.sum(column), 0)
+
+    members = by_community(Member, sa.func.count(), where=[Member.active])
+    merchants = by_community(Merchant, sa.func.count(), where=[Merchant.active])
+    wallets = by_community(
+        Account, total(Account.balance), where=[Account.kind == AccountKind.WALLET]
+    )
+    coupons = by_community(
+        Coupon,
+        sa.func.count(),
+        total(Coupon.points_remaining),
+        where=[Coupon.status.in_([CouponStatus.ISSUED, CouponStatus.PARTLY_REDEEMED])],
+    )
+    redeemed = by_community(
+        Redemption,
+        sa.func.count(),
+        total(Redemption.points),
+        where=[Redemption.status == RedemptionStatus.ACTIVE],
+    )
+    listing = db.session.execute(sa.select(Community).order_by(Community.name)).scalars()
+    return [
+        CommunityFigures(
+            community,
+            *members.get(community.id, (0,)),
+            *merchants.get(community.id, (0,)),
+            *wallets.get(community.id, (0,)),
+            *coupons.get(community.id, (0, 0)),
+            *redeemed.get(community.id, (0, 0)),
+        )
+        for community in listing
+    ]

@@ -59,6 +59,19 @@ PEOPLE = (
     ("resident3", "居民 赵敏 Resident Zhao", Role.RESIDENT),
 )
 
+#: Where each demo account starts, and what it is for.
+STARTS = {
+    Role.RESIDENT: ("/home", "points, coupons, pay-code, activities"),
+    Role.ORGANIZER: ("/activities", "activities, check-in QR, attendance, finalizing"),
+    Role.MERCHANT_STAFF: ("/pos", "the till: scan, redeem, void; today's sales"),
+    Role.FUND_ADMIN: ("/home", "the console: members, merchants, awards, coupons, settings"),
+    Role.PLATFORM_ADMIN: ("/home", "all communities: create, fund admins, overview"),
+}
+
+#: Every account the demo seeds, as (username, name, role), in the order shown.
+ACCOUNTS = (*PEOPLE, ("cashier", "收银员 小周 Cashier Zhou", Role.MERCHANT_STAFF))
+
+
 AWARDS = (
     ("resident", 150, "环境卫生整治：北新街清扫 Street cleanup"),
     ("resident", 200, "绿化美化：社区花坛补植 Greening"),
@@ -200,12 +213,13 @@ def seed() -> bool:
             display_name=name,
             role=role,
         )
-    people["cashier"] = communities.create_member(
+    username, name, role = ACCOUNTS[-1]
+    people[username] = communities.create_member(
         community,
-        username="cashier",
+        username=username,
         password=PASSWORD,
-        display_name="收银员 小周 Cashier Zhou",
-        role=Role.MERCHANT_STAFF,
+        display_name=name,
+        role=role,
         merchant_id=shop.id,
     )
     period = last_month()
@@ -291,6 +305,19 @@ def _attend(activity, organizer, member, starts: datetime, minutes_in, minutes_o
         attending.record_check_out(activity, at=starts + timedelta(minutes=minutes_out), **recorded)
 
 
+def sign_in_guide(base_url: str) -> list[str]:
+    """How to sign in, printed on every start: the address, the password, and each
+    account with what it is for and the page it starts on."""
+    lines = [
+        f"Sign in at {base_url}/login with any account below; the password for all: {PASSWORD}"
+    ]
+    for username, name, role in ACCOUNTS:
+        start, purpose = STARTS[role]
+        lines.append(f"  {username:<10} {role.value:<15} {name}")
+        lines.append(f"  {'':<10} {purpose}: {base_url}{start}")
+    return lines
+
+
 @click.command("demo")
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -303,9 +330,8 @@ def demo_command(host, port, serve):
     db.session.commit()
     click.echo("Seeded 北新社区 (beixin)." if created else "Demo community already there.")
     click.echo(f"Database: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
-    click.echo(f"Sign in at http://{host}:{port}/login (password for all: {PASSWORD}):")
-    for username, name, _role in (*PEOPLE, ("cashier", "收银员 Cashier", None)):
-        click.echo(f"  {username:<10} {name}")
+    for line in sign_in_guide(f"http://{host}:{port}"):
+        click.echo(line)
     click.echo(f"API docs: http://{host}:{port}/api/docs")
     if serve:
         # Not app.run(): under the flask command it does nothing (FLASK_RUN_FROM_CLI).

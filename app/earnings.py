@@ -13,7 +13,7 @@ month") and the monthly earning cap read the same numbers.
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -176,6 +176,38 @@ def room_under_cap(community: Community, earned: int) -> int | None:
     if community.monthly_earning_cap is None:
         return None
     return max(0, community.monthly_earning_cap - earned)
+
+
+def capped(
+    community: Community, claims: Sequence[tuple[int, int]], earned: dict[int, int]
+) -> list[int]:
+    """What each ``(member_id, points due)`` claim gets under the monthly cap, in order,
+    given what each member has ``earned`` this month: each award uses up room for the
+    next one of the same member. Finalizing awards exactly this."""
+    earned = dict(earned)
+    given = []
+    for member_id, due in claims:
+        room = room_under_cap(community, earned.get(member_id, 0))
+        points = due if room is None else min(due, room)
+        earned[member_id] = earned.get(member_id, 0) + points
+        given.append(points)
+    return given
+
+
+def capped_now(community: Community, claims: Sequence[tuple[int, int]]) -> list[int]:
+    """:func:`capped` against this month's earnings so far: what finalizing now would award."""
+    earned = points_earned(
+        community.id, Period.containing(utcnow()), member_ids={member for member, _ in claims}
+    )
+    return capped(community, claims, earned)
+
+
+def room_this_month(member: Member) -> int | None:
+    """Points ``member`` may still earn this month; None without a cap."""
+    community = member.community
+    if community.monthly_earning_cap is None:
+        return None
+    return room_under_cap(community, earnings_of(member, Period.containing(utcnow())).points_earned)
 
 
 def set_monthly_cap(community: Community, cap: int | None) -> Community:

@@ -21,6 +21,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from functools import wraps
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
@@ -56,7 +57,11 @@ class IdempotencyKeyReused(Conflict):
 
 
 def fingerprint() -> str:
+    """SHA-256 over method, path and body: JSON canonically, a page form by its fields
+    (parsing the form has consumed the raw body by then)."""
     raw = request.get_data(cache=True)
+    if not raw and request.form:
+        raw = urlencode(sorted(request.form.items(multi=True))).encode()
     try:
         body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
@@ -92,33 +97,46 @@ def idempotent(view):
                     num=MAX_KEY_LENGTH,
                 )
             )
-        member_id = g.actor.id
-        digest = fingerprint()
-        row_id = _claim(member_id, key, digest)
-        if row_id is None:
-            stored = _stored(member_id, key)
-            if stored is not None and _unfinished(stored, digest):
-                row_id = stored.id
-            elif stored is not None:
-                return _replay(stored, digest)
-            else:
-                row_id = _claim(member_id, key, digest)
-                if row_id is None:
-                    return _replay(_stored(member_id, key), digest)
+        claimed = claim(key)
+        if isinstance(claimed, IdempotencyKey):
+            return _replay(claimed)
         response = view(*args, **kwargs)
         if response.status_code < 400:
-            db.session.execute(
-                _STORE,
-                dict(
-                    row_id=row_id,
-                    status_code=response.status_code,
-                    content_type=response.content_type,
-                    body=response.get_data(),
-                ),
-            )
+            store(claimed, response.status_code, response.content_type, response.get_data())
         return response
 
     return Blueprint.doc(parameters=[HEADER_DOC])(wrapper)
+
+
+def claim(key: str) -> int | IdempotencyKey:
+    """Take ``key`` for this request of ``g.actor``: the key row's id to run under
+    (new, or an unfinished one of the same request), or the row of the first
+    request that took it, whose response is replayed."""
+    member_id = g.actor.id
+    digest = fingerprint()
+    row_id = _claim(member_id, key, digest)
+    if row_id is None:
+        stored = _stored(member_id, key)
+        if stored is not None:
+            return stored.id if _unfinished(stored, digest) else stored
+        row_id = _claim(member_id, key, digest)
+        if row_id is None:
+            return _stored(member_id, key)
+    return row_id
+
+
+def store(row_id: int, status_code: int, content_type: str, body: bytes) -> None:
+    """Keep the first response under its key, in the request's own transaction."""
+    db.session.execute(
+        _STORE,
+        dict(row_id=row_id, status_code=status_code, content_type=content_type, body=body),
+    )
+
+
+def release(row_id: int) -> None:
+    """Give the key back: the request kept nothing worth replaying (a form shown again
+    with its errors), so the same key may be sent once more."""
+    db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
 
 
 def claim_form(key: str) -> bool:
@@ -128,7 +146,7 @@ def claim_form(key: str) -> bool:
     with it, so a failed submission may be sent again."""
     key = key.strip()
     if not 0 < len(key) <= MAX_KEY_LENGTH - len("form:"):
-        raise IdempotencyKeyRequired("The form has no key; reload the page and try again.")
+        raise IdempotencyKeyRequired(_("The form has no key; reload the page and try again."))
     return _claim(g.actor.id, "form:" + key, fingerprint()) is not None
 
 
@@ -193,8 +211,9 @@ def _unfinished(stored: IdempotencyKey, digest: str) -> bool:
     return stored.status_code is None and stored.fingerprint == digest
 
 
-def _replay(stored: IdempotencyKey, digest: str) -> Response:
-    if stored.fingerprint != digest:
+def check_same_request(stored: IdempotencyKey) -> None:
+    """A key names one request: reused for another, it is refused."""
+    if stored.fingerprint != fingerprint():
         raise IdempotencyKeyReused(
             _(
                 "This '%(header)s' was first used for a different request; "
@@ -202,6 +221,10 @@ def _replay(stored: IdempotencyKey, digest: str) -> Response:
                 header=HEADER,
             )
         )
+
+
+def _replay(stored: IdempotencyKey) -> Response:
+    check_same_request(stored)
     response = Response(stored.body, status=stored.status_code, content_type=stored.content_type)
     response.headers["Idempotent-Replayed"] = "true"
     return response

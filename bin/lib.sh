@@ -23,6 +23,15 @@ ensure_venv() {
             "$python" -m venv .venv
         }
     fi
+    # Install again only when what is installed changed: a second start goes
+    # straight to the app (and its sign-in guide) instead of pip's output.
+    local stamp=".venv/.installed-${extras//[^a-z]/_}"
+    local wanted
+    wanted=$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+        return
+    fi
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e "$extras"
+    echo "$wanted" > "$stamp"
 }

@@ -12,7 +12,7 @@ from .activity import (
 )
 from .award import Award, AwardStatus
 from .base import Base, utcnow
-from .community import WALLET_ROLES, ApiToken, Community, Member, Merchant, Role
+from .community import WALLET_ROLES, ApiToken, Community, Member, Merchant, PointsRate, Role
 from .coupon import (
     FINAL_COUPON_STATUSES,
     Coupon,
@@ -109,6 +109,7 @@ __all__ = [
     "LedgerTransaction",
     "Member",
     "Merchant",
+    "PointsRate",
     "PointsRule",
     "MerchantGroup",
     "MerchantGroupMember",

@@ -7,12 +7,13 @@ that points into another community.
 """
 
 import enum
-from datetime import datetime
+import hashlib
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, in_community, utcnow
+from .base import Base, community_keyed, enum_column_type, in_community, utcnow
 from .ledger import Fund
 
 
@@ -51,6 +52,8 @@ class Community(Base):
     statement_approval_threshold_fen: Mapped[int] = mapped_column(
         default=50_000, server_default="50000"
     )
+    #: A deactivated community stays in the books; its members can no longer sign in.
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -145,14 +148,47 @@ class Member(Base):
 
     @property
     def is_active(self) -> bool:
-        return self.active
+        """Signs in only while both the member and their community are active."""
+        return self.active and (self.community is None or self.community.active)
 
     @property
     def is_anonymous(self) -> bool:
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The id a page session keeps: the member's id and a stamp of their password, so
+        a new password (a reset after a lost phone) ends every session made before it."""
+        stamp = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        return f"{self.id}.{stamp}"
+
+
+class PointsRate(Base):
+    """A community's points-per-yuan from a day on (Asia/Shanghai).
+
+    The rate in force on a day is the latest row whose ``effective_from`` is
+    not after it; before the first row, ``Community.points_per_yuan``. Each
+    redemption stores the rate it used, so a new rate never changes the past.
+    """
+
+    __tablename__ = "points_rates"
+
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
+    points_per_yuan: Mapped[int]
+    effective_from: Mapped[date] = mapped_column(sa.Date)
+    #: The fund admin who set it.
+    created_by_id: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
+        sa.UniqueConstraint("community_id", "effective_from"),
+        sa.ForeignKeyConstraint(
+            ["community_id", "created_by_id"], ["members.community_id", "members.id"]
+        ),
+        sa.CheckConstraint("points_per_yuan > 0", name="points_per_yuan_positive"),
+    )
 
 
 class ApiToken(Base):

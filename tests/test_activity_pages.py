@@ -10,7 +10,7 @@ from support.activities import make_activity, per_hour
 from support.pages import page_client, sign_in, sign_out, submit
 from support.qr import decode_svg
 
-from app import activities, awards, checkin_codes, finalization
+from app import activities, awards, checkin_codes, earnings, finalization
 from app import attendance as attending
 from app.extensions import db
 from models import Activity, ActivityStatus, Attendance, AttendanceStatus, AuditEntry, Role
@@ -105,17 +105,10 @@ def test_resident_signs_up_and_checks_in_with_the_typed_code(client, world, cloc
     after = page_of(client.get(detail_path))
     assert flashes(after) == ["签到成功，感谢您参加志愿服务！"]
     assert "签到时间：" in after
-    assert "签退码" in after
+    assert "签退码" not in after  # fixed points: nothing to check out for
     again = submit(client, f"{detail_path}/check-in", {"code": code}, token_from=detail_path)
     assert again.status_code == 302
     assert flashes(page_of(client.get(detail_path))) == ["您之前已经签到过了。"]
-
-    clock.advance(minutes=50)
-    out = submit(
-        client, f"{detail_path}/check-out", {"code": current_code(activity)}, token_from=detail_path
-    )
-    assert out.status_code == 302
-    assert "签退时间：" in page_of(client.get(detail_path))
     assert later.id
 
 
@@ -207,6 +200,51 @@ def test_past_activities_show_the_points_and_the_cap(client, world, make_member,
     assert "Earned 30 points · monthly limit reached: 50 points would have been due" in english
 
 
+def test_capped_gives_each_claim_what_the_room_left_allows(make_community):
+    """The cap's arithmetic, in finalizing's order: an award uses up room for the next."""
+    community = make_community(monthly_earning_cap=100)
+    claims = [(1, 60), (2, 60), (1, 60), (3, 20)]
+    assert earnings.capped(community, claims, {1: 10, 3: 100}) == [60, 60, 30, 0]
+    community.monthly_earning_cap = None
+    assert earnings.capped(community, claims, {1: 10}) == [60, 60, 60, 20]
+
+
+def test_the_cap_shows_before_finalizing_and_finalizing_matches(client, world, make_member, clock):
+    """The attendance list and the confirm step say what the cap leaves each person, and
+    finalizing then awards exactly that."""
+    world.community.monthly_earning_cap = 70
+    fund = make_member(world.community, Role.FUND_ADMIN)
+    awards.request_award(world.community, world.resident, points=40, reason="清扫", actor=fund)
+    activity = make_activity(world.community, world.organizer, now=clock.now, points=50)
+    for person in (world.resident, world.neighbour):
+        attending.record_check_in(activity, actor=world.organizer, member_id=person.id)
+    db.session.flush()
+    sign_in(client, "wang-ayi")
+    assert "受每月上限限制，您本月最多还能得 30 积分。" in page_of(client.get("/activities"))
+    sign_out(client)
+    sign_in(client, "chen-org")
+
+    rows = page_of(client.get(f"/activities/{activity.id}/attendance?partial=1"))
+    assert '应得 50 积分 <span class="capped">· 受每月上限限制只能得 30</span>' in rows
+    confirm = page_of(client.get(f"/activities/{activity.id}/finalize"))
+    assert "应得 50 积分；受每月上限限制，只能得 30 积分。" in confirm
+    assert "共 2 人，合计 80 积分" in confirm
+    submit(
+        client,
+        f"/activities/{activity.id}/finalize",
+        token_from=f"/activities/{activity.id}/finalize",
+    )
+    given = dict(
+        db.session.execute(
+            sa.select(Attendance.member_id, Attendance.points_awarded).where(
+                Attendance.activity_id == activity.id
+            )
+        ).all()
+    )
+    assert given == {world.resident.id: 30, world.neighbour.id: 50}
+    assert client.get(f"/activities/{activity.id}/finalize").status_code == 302
+
+
 def test_history_says_what_each_line_was_for_and_pages_back(client, world, make_member, clock):
     fund = make_member(world.community, Role.FUND_ADMIN)
     for n in range(1, 21):
@@ -252,29 +290,25 @@ def test_navigation_follows_the_role(client, other_client, world, make_member):
     sign_in(other_client, "chen-org")
 
     def links(c):
-        nav = re.search(
-            r'<nav class="bar main-nav"[^>]*>(.*?)</nav>', page_of(c.get("/home")), re.S
-        )
+        nav = re.search(r'<nav class="main-nav"[^>]*>(.*?)</nav>', page_of(c.get("/home")), re.S)
         return re.findall(r">([^<]+)</a>", nav[1])
 
-    wallet = ["我的积分券", "付款码", "合作商家", "居民码", "积分明细"]
-    assert links(client) == ["首页", "活动", *wallet]
-    assert links(other_client) == ["首页", "活动", *wallet, "新建活动"]
+    # Each role's own work first; a resident's own pages come later for an organizer.
+    assert links(client) == ["首页", "活动", "积分券", "付款码", "商家", "居民码", "积分明细"]
+    wallet = ["积分券", "付款码", "商家", "居民码", "积分明细"]
+    assert links(other_client) == ["首页", "活动", "新建活动", *wallet]
     sign_out(client)
     sign_in(client, "cashier-zhou")
-    # The till and the shop's statements, for merchant staff.
-    assert links(client) == ["首页", "活动", "收银", "销售记录", "结算单"]
-    assert "草稿和进行中的活动" in page_of(other_client.get("/activities"))
-    assert "草稿和进行中的活动" not in page_of(client.get("/activities"))
+    assert links(client) == ["首页", "收银", "销售记录", "结算单"]  # the till, and no activities
+    assert "新建活动" in page_of(other_client.get("/activities"))
+    assert "新建活动" not in page_of(client.get("/activities"))
 
 
 def test_platform_admins_have_no_activity_list_of_their_own(client, make_member):
     make_member(None, Role.PLATFORM_ADMIN, username="district-op")
     sign_in(client, "district-op")
-    nav = re.search(
-        r'<nav class="bar main-nav"[^>]*>(.*?)</nav>', page_of(client.get("/home")), re.S
-    )
-    assert re.findall(r">([^<]+)</a>", nav[1]) == ["首页"]
+    nav = re.search(r'<nav class="main-nav"[^>]*>(.*?)</nav>', page_of(client.get("/home")), re.S)
+    assert re.findall(r">([^<]+)</a>", nav[1]) == ["首页", "社区"]
     assert client.get("/activities").status_code == 404
 
 

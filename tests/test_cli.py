@@ -6,6 +6,7 @@ savepoints in the test's rolled-back transaction. ``demo`` migrates and seeds a
 database of its own, a fresh SQLite file.
 """
 
+import re
 from collections import Counter
 
 import pytest
@@ -208,6 +209,36 @@ class TestDemo:
         assert reconciled.exit_code == 0, reconciled.output
         assert "北新社区 (beixin)" in reconciled.output
         assert reconciled.output.rstrip().endswith("All checks passed.")
+
+    def test_every_start_says_how_to_sign_in(self, demo_app, monkeypatch):
+        """Defect 10: a second start printed nothing useful about signing in. Every
+        start lists each account with its role, what it is for and where it starts,
+        the address and the password, last before the server starts."""
+        monkeypatch.setattr("app.demo.run_simple", lambda *args, **kwargs: None)
+        assert self.invoke(demo_app, "demo").exit_code == 0
+        second = self.invoke(demo_app, "demo", "--port", "5123")
+
+        assert second.exit_code == 0, second.output
+        base = "http://127.0.0.1:5123"
+        assert f"Sign in at {base}/login" in second.output
+        assert f"the password for all: {DEMO_PASSWORD}" in second.output
+        listed = re.findall(r"^  (\S+) +(\S+) +\S", second.output, re.M)
+        assert listed == [
+            ("admin", "platform_admin"),
+            ("fund", "fund_admin"),
+            ("fund2", "fund_admin"),
+            ("organizer", "organizer"),
+            ("resident", "resident"),
+            ("resident2", "resident"),
+            ("resident3", "resident"),
+            ("cashier", "merchant_staff"),
+        ]
+        assert f"the till: scan, redeem, void; today's sales: {base}/pos" in second.output
+        assert f"activities, check-in QR, attendance, finalizing: {base}/activities" in (
+            second.output
+        )
+        seeded = {m.username for m in db.session.scalars(sa.select(Member))}
+        assert {username for username, _role in listed} == seeded
 
     def test_demo_people_sign_in_and_hold_their_points(self, demo_app):
         assert self.invoke(demo_app, "demo", "--no-serve").exit_code == 0

@@ -77,7 +77,7 @@ def new_member(role, **extra):
     }
 
 
-@pytest.mark.parametrize("role", ["resident", "organizer", "fund_admin"])
+@pytest.mark.parametrize("role", ["resident", "organizer"])
 def test_fund_admin_adds_members(app, api, make_community, admin_of, role):
     community = make_community()
     body = new_member(role)
@@ -100,6 +100,18 @@ def test_fund_admin_adds_members(app, api, make_community, admin_of, role):
     assert login.status_code == 201
     assert login.json["user"]["id"] == created["id"]
     assert "password" not in login.get_data(as_text=True)
+
+
+def test_only_a_platform_admin_makes_a_fund_admin(api, make_community, admin_of):
+    community = make_community()
+    admin = admin_of(community)
+    before = count(Member)
+
+    response = admin.post(f"/communities/{community.slug}/members", json=new_member("fund_admin"))
+
+    assert response.status_code == 403
+    assert response.json["type"] == "urn:jifen:problem:fund-admins-are-platform-work"
+    assert count(Member) == before
 
 
 def test_platform_admins_add_fund_admins_only_and_nobody_adds_platform_admins(

@@ -52,7 +52,7 @@ def live_server(tmp_path):
 def test_a_resident_shows_a_coupon_full_screen_and_it_scans(live_server):
     with phone_page() as page:
         sign_in(page, live_server.url, "wang-ayi")
-        page.get_by_role("link", name="我的积分券").click()
+        page.get_by_role("link", name="积分券", exact=True).click()
 
         card = page.locator(".coupon-card")
         expect(card).to_have_count(1)
@@ -89,7 +89,7 @@ def test_the_pay_code_changes_by_itself_and_each_code_scans(live_server):
         assert second != first
         assert decode_png(page.locator("[data-qr]").screenshot()) == second
         assert page.evaluate("window.stillThisPage") is True  # fetched, not reloaded
-        expect(page.locator(".countdown")).to_contain_text("秒后更新")
+        expect(page.locator("[data-seconds]")).to_contain_text("秒后更新")
         with live_server.app.app_context():
             community = db.session.scalars(sa.select(Community)).one()
             member = paycodes.verify_pay_code(second, community, now=read_at)

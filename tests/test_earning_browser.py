@@ -86,6 +86,7 @@ WORDS = {
         "checked_in": "签到成功，感谢您参加志愿服务！",
         "status": "已签到",
         "finalize": "确认名单，发放积分",
+        "award": "确认发放积分",
         "finalized": "积分已发放：共 1 人次，合计 50 积分。",
         "balance": "150 积分",
         "worth": "折合 ¥3.00",
@@ -106,6 +107,7 @@ WORDS = {
         "checked_in": "You are checked in. Thank you for volunteering!",
         "status": "Checked in",
         "finalize": "Confirm and finalize",
+        "award": "Award the points",
         "finalized": "Finalized. Attendances awarded: 1; points in all: 50.",
         "balance": "150 points",
         "worth": "Worth ¥3.00",
@@ -121,7 +123,7 @@ def test_resident_checks_in_by_typed_code_and_sees_the_points(live_server, langu
     served = live_server()
     base, activity_path = served.url, f"/activities/{served.activity_id}"
     with phones(2, words["locale"]) as (organizer, resident):
-        sign_in(organizer, base, "chen-org", words)
+        sign_in(organizer, base, "chen-org", language)
         organizer.goto(base + activity_path + "/screen")
         code = organizer.locator(".screen-code").inner_text().strip()
         assert re.fullmatch(r"[2-9A-HJ-NP-Z]{6}", code)
@@ -132,7 +134,7 @@ def test_resident_checks_in_by_typed_code_and_sees_the_points(live_server, langu
         rows = organizer.locator(".attendance-row")
         expect(rows).to_have_count(0)
 
-        sign_in(resident, base, "wang-ayi", words)
+        sign_in(resident, base, "wang-ayi", language)
         resident.get_by_role("navigation", name=re.compile("主菜单|Main")).get_by_role(
             "link", name=words["activities"], exact=True
         ).click()
@@ -148,7 +150,8 @@ def test_resident_checks_in_by_typed_code_and_sees_the_points(live_server, langu
         expect(rows).to_have_count(1, timeout=12_000)
         expect(rows.first.locator(".name")).to_have_text("王阿姨")
         expect(rows.first.locator(".state")).to_have_text(words["status"])
-        organizer.get_by_role("button", name=words["finalize"]).click()
+        organizer.get_by_role("link", name=words["finalize"]).click()
+        organizer.get_by_role("button", name=words["award"]).click()
         expect(organizer.locator(".notice").first).to_have_text(words["finalized"])
 
         resident.get_by_role("link", name=words["home"], exact=True).click()
@@ -167,7 +170,7 @@ def test_the_check_in_screen_refreshes_itself(live_server):
     served = live_server(CHECKIN_WINDOW_SECONDS=2)
     words = WORDS["zh"]
     with phone_page(words["locale"]) as organizer:
-        sign_in(organizer, served.url, "chen-org", words)
+        sign_in(organizer, served.url, "chen-org")
         organizer.goto(f"{served.url}/activities/{served.activity_id}/screen")
         organizer.evaluate("window.stillTheSamePage = true")
         code = organizer.locator(".screen-code")

@@ -1,14 +1,15 @@
 """The pages: sign-in, language choice, home, errors; Chinese first."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from support.apps import login_limited
 from support.pages import csrf_token, sign_in, sign_out
 
-from app import awards
+from app import activities, awards
 from app.extensions import db
-from models import Role
+from models import ActivityCategory, Role, utcnow
 
 
 @pytest.fixture
@@ -174,22 +175,26 @@ def test_new_resident_has_no_history_yet(client, resident):
     assert "还没有积分。" in page
 
 
-def test_merchant_staff_home_has_no_wallet(client, make_community, make_member):
+def test_merchant_staff_home_is_todays_sales(client, make_community, make_member):
     community = make_community(name="北新社区")
-    make_member(community, Role.MERCHANT_STAFF, username="cashier-li", display_name="李店员")
+    cashier = make_member(
+        community, Role.MERCHANT_STAFF, username="cashier-li", display_name="李店员"
+    )
     sign_in(client, "cashier-li")
     page = client.get("/home", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Hello, 李店员" in page
-    assert "Merchant staff" in page and "北新社区" in page
-    assert "Shop" in page
-    assert "My points" not in page and "history-line" not in page
+    assert f"Today's sales · {cashier.merchant.name}" in page
+    assert "Open the till" in page and "No sales yet today." in page
+    assert "My points" not in page
 
 
 def test_platform_admin_home_spans_all_communities(client, make_community, make_member):
-    make_member(make_community(), Role.PLATFORM_ADMIN, username="district-op")
+    community = make_community(name="青江社区")
+    make_member(None, Role.PLATFORM_ADMIN, username="district-op")
     sign_in(client, "district-op")
     page = client.get("/home").get_data(as_text=True)
-    assert "平台管理员" in page and "全部社区" in page
+    assert "全部社区" in page and "青江社区" in page
+    assert f'href="/platform/communities/{community.slug}"' in page
     assert "我的积分" not in page
 
 
@@ -245,6 +250,28 @@ def test_unknown_page_is_a_translated_html_404(client):
     english = client.get("/no-such-page", headers={"Accept-Language": "en"})
     assert "<h1>Page not found</h1>" in english.get_data(as_text=True)
     assert client.get("/api/v1/no-such-thing").mimetype == "application/problem+json"
+
+
+def test_refusal_details_show_only_in_the_readers_language(client, make_community, make_member):
+    """A refusal's detail is said in the reader's language, Chinese or English."""
+    community = make_community()
+    organizer = make_member(community, Role.ORGANIZER)
+    make_member(community, username="wang-ayi")
+    draft = activities.create_activity(
+        community,
+        actor=organizer,
+        title="草稿",
+        category=ActivityCategory.OTHER,
+        starts_at=utcnow() + timedelta(days=1),
+        ends_at=utcnow() + timedelta(days=1, hours=1),
+        points=10,
+    )
+    sign_in(client, "wang-ayi")
+    chinese = client.get(f"/activities/{draft.id}").get_data(as_text=True)
+    assert "<h1>页面不存在</h1>" in chinese
+    assert f'<p class="detail">没有活动 {draft.id}。</p>' in chinese
+    english = client.get(f"/activities/{draft.id}", headers={"Accept-Language": "en"})
+    assert f'<p class="detail">No activity {draft.id}.</p>' in english.get_data(as_text=True)
 
 
 def test_method_not_allowed_is_translated(client):

@@ -1,7 +1,7 @@
 """A cashier at the till in a real browser: the camera (a fake one, fed the coupon's QR),
 a handheld scanner, the preview, confirm, receipt, and a void from the history."""
 
-import io
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from PIL import Image
 from playwright.sync_api import expect
 from support.apps import app_on
-from support.browser import chromium, seeding, serving, sign_in
+from support.browser import chromium, seeding, serving, sign_in, write_y4m
 from support.coupons import earn, make_rule
 
-from app import communities, coupon_tokens, issuance, qr
+from app import communities, coupon_tokens, issuance
 from app.earnings import last_month
 from app.extensions import db
 from models import Coupon, Redemption, RedemptionStatus, Role
@@ -23,7 +22,6 @@ from models import Coupon, Redemption, RedemptionStatus, Role
 pytestmark = pytest.mark.browser
 
 #: The fake camera's picture size (even, as 4:2:0 needs).
-WIDTH, HEIGHT = 640, 480
 
 
 @dataclass
@@ -33,21 +31,6 @@ class Server:
     coupon_id: int
     token: str
     code: str
-
-
-def write_y4m(path: Path, text: str, frames: int = 5) -> None:
-    """A Y4M video of the QR code of ``text``: grayscale QR scaled up on white,
-    planes Y then U and V (all 128, no colour)."""
-    picture = Image.open(io.BytesIO(qr.png(text))).convert("L")
-    side = HEIGHT - 60
-    picture = picture.resize((side, side), Image.NEAREST)
-    frame = Image.new("L", (WIDTH, HEIGHT), 255)
-    frame.paste(picture, ((WIDTH - side) // 2, (HEIGHT - side) // 2))
-    chroma = bytes([128]) * (WIDTH // 2 * HEIGHT // 2)
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            out.write(b"FRAME\n" + frame.tobytes() + chroma + chroma)
 
 
 @pytest.fixture
@@ -102,12 +85,14 @@ def test_a_cashier_scans_redeems_and_voids(live_server, tmp_path):
     write_y4m(video, live_server.token)
     with till_page(video) as page:
         sign_in(page, live_server.url, "shop-li")
-        page.get_by_role("link", name="收银").click()
+        page.get_by_role("link", name="收银", exact=True).click()
         expect(page.get_by_role("heading", name="收银 · 微街长便民超市")).to_be_visible()
 
         # The camera sees the coupon.
         page.get_by_role("button", name="用摄像头扫码").click()
-        expect(page.locator("[data-source]")).to_have_text("积分券 QR", timeout=15_000)
+        expect(page.locator("[data-source]")).to_have_text(
+            re.compile(r"^积分券 \w{5} \w{5}：剩余 250 积分$"), timeout=15_000
+        )
         key_in(page, "3.00")
         page.get_by_role("button", name="预览").click()
         confirm = page.locator("[data-step=confirm]")

@@ -9,7 +9,7 @@ from support.coupons import issued_coupon
 from support.pages import csrf_token, sign_in
 from support.problems import PROBLEM
 
-from app import coupon_tokens, qr
+from app import coupon_tokens, paycodes, qr
 from app.extensions import db
 from models import Redemption, RedemptionStatus, Role
 
@@ -99,8 +99,54 @@ def test_the_scan_endpoint_decodes_a_camera_frame(till, community, admin, reside
     picture = Image.open(io.BytesIO(qr.png(token))).convert("L")
     shot = Image.new("L", (picture.width + 200, picture.height + 100), 255)
     shot.paste(picture, (100, 50))
-    assert till("/pos/scan", data=frame(shot)).json == {"text": token}
-    assert till("/pos/scan", data=frame(Image.new("L", (64, 64), 255))).json == {"text": None}
-    junk = till("/pos/scan", data={"frame": (io.BytesIO(b"not an image"), "x.jpg")})
+    assert till("/scan", data=frame(shot)).json == {"text": token}
+    assert till("/scan", data=frame(Image.new("L", (64, 64), 255))).json == {"text": None}
+    junk = till("/scan", data={"frame": (io.BytesIO(b"not an image"), "x.jpg")})
     assert (junk.status_code, junk.mimetype) == (422, PROBLEM)
-    assert till("/pos/scan", data={}).status_code == 422
+    assert till("/scan", data={}).status_code == 422
+
+
+def test_only_cashiers_and_organizers_scan(client, community, make_member):
+    """The one decoder serves the till and the organizer's check-in, and nobody else."""
+    blank = frame(Image.new("L", (64, 64), 255))
+    make_member(community, Role.ORGANIZER, username="chen-org")
+    sign_in(client, "chen-org")
+    headers = {"X-CSRFToken": csrf_token(client.get("/home"))}
+    assert client.post("/scan", data=blank, headers=headers).json == {"text": None}
+    client.post("/logout", data={"csrf_token": headers["X-CSRFToken"]})
+    make_member(community, username="wang-ayi")
+    sign_in(client, "wang-ayi")
+    headers = {"X-CSRFToken": csrf_token(client.get("/home"))}
+    blank = frame(Image.new("L", (64, 64), 255))
+    refused = client.post("/scan", data=blank, headers=headers)
+    assert (refused.status_code, refused.mimetype) == (403, PROBLEM)
+
+
+def test_a_code_is_read_by_its_shape_and_checked_at_once(till, community, admin, resident):
+    """The pay-code screen groups digits with spaces and coupon codes come in fives: typed
+    that way each is still recognised, and an unknown one is refused with its own words."""
+    coupon = issued_coupon(community, admin, resident)
+    grouped = f"{coupon.code[:5]} {coupon.code[5:].lower()}"
+    read = till("/pos/code", {"text": grouped})
+    assert read.status_code == 200
+    assert read.json["source"] == {"code": coupon.code}
+    assert read.json["label"] == f"积分券 {coupon.code[:5]} {coupon.code[5:]}：剩余 100 积分"
+
+    shown = paycodes.pay_code(resident).code
+    spaced = " ".join(shown[i : i + 4] for i in range(0, len(shown), 4))
+    as_typed = till("/pos/code", {"text": spaced})
+    assert as_typed.json["source"] == {"pay_code": shown}
+    dashed = till("/pos/code", {"text": shown[:4] + "-" + shown[4:]})
+    assert dashed.json["source"] == {"pay_code": shown}
+
+    unknown = till("/pos/code", {"text": "ABCDE 23456"})
+    assert (unknown.status_code, unknown.json["message"]) == (
+        404,
+        "没有这张积分券，请核对券码后重试。",
+    )
+    wrong_digits = till("/pos/code", {"text": "6246 6033 559"})
+    assert wrong_digits.status_code == 422
+    assert wrong_digits.json["message"] == "付款码无效，请居民重新出示。"
+    nonsense = till("/pos/code", {"text": "hello"})
+    assert nonsense.json["message"] == "这既不是积分券码，也不是付款码。请核对后重新输入。"
+    assert db.session.query(Redemption).filter_by(community_id=community.id).count() == 0

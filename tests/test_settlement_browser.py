@@ -67,6 +67,7 @@ def test_a_month_is_settled_approved_paid_and_read_by_the_merchant(live_server, 
     url, app, period = live_server
     with phone_page() as page:
         sign_in(page, url, "fund-zhang")
+        page.get_by_text("更多", exact=True).click()
         page.get_by_role("link", name="结算", exact=True).click()
         expect(page.get_by_label("月份").first).to_have_value(period)
         page.get_by_role("button", name="结算", exact=True).click()
@@ -77,7 +78,7 @@ def test_a_month_is_settled_approved_paid_and_read_by_the_merchant(live_server, 
         expect(card.locator("[data-status]")).to_have_text("草稿")
         expect(card.locator("[data-amount]")).to_have_text("¥45.00")
 
-        card.get_by_role("button", name="审批通过").click()
+        card.get_by_role("button", name="批准").click()
         expect(card.locator("[data-status]")).to_have_text("已审批")
         card.get_by_label("付款方式").select_option("bank")
         card.get_by_label("银行转账流水号").fill("BOC-20261203-01")
@@ -86,6 +87,7 @@ def test_a_month_is_settled_approved_paid_and_read_by_the_merchant(live_server, 
         page.get_by_role("button", name="退出").click()
 
         sign_in(page, url, "shop-li")
+        page.get_by_text("更多", exact=True).click()
         page.get_by_role("link", name="结算单").click()
         expect(page.get_by_role("heading", name="结算单 · 微街长便民超市")).to_be_visible()
         statement = page.locator(".statement")

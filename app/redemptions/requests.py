@@ -1,13 +1,16 @@
-"""What a till sends: the one shape of a redemption request.
+"""What a till sends: the one shape of a redemption request, and its code field read by shape.
 
 The API's ``POST /api/v1/redemptions`` (and its preview) and the POS page's
 JSON endpoints accept the same body, so they load it with this one schema.
 """
 
+import re
+
 import marshmallow as ma
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..coupon_tokens import CODE_ALPHABET, CODE_LENGTH, normalize_code
 from ..problems import InvalidInput
 
 
@@ -52,3 +55,31 @@ class RedemptionIn(ma.Schema):
             raise ma.ValidationError(
                 "Give exactly one of the scanned token, the typed code or the pay-code.", "token"
             )
+
+
+class UnreadableCode(InvalidInput):
+    slug = "unreadable-code"
+    title = _l("Not a coupon code or pay-code")
+    message = _l("This is neither a coupon code nor a pay-code. Check it and enter it again.")
+
+
+#: A pay-code: the member id, a window digit and nine digits of MAC (app.paycodes).
+PAY_CODE_SHAPE = re.compile(r"[1-9][0-9]{10,29}")
+#: A coupon's short code, in its alphabet without look-alikes (app.coupon_tokens).
+COUPON_CODE_SHAPE = re.compile(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
+
+
+def read_code(text: str | None) -> dict:
+    """What a till's code field holds, by its shape: a signed coupon token (it has a
+    dot), a pay-code (eleven or more digits) or a coupon's short code (ten characters
+    of its alphabet); spaces and dashes, as the screens group them, are ignored. The
+    result is the request's source field: ``token``, ``pay_code`` or ``code``."""
+    text = (text or "").strip()
+    if "." in text:
+        return {"token": text}
+    compact = normalize_code(text)
+    if PAY_CODE_SHAPE.fullmatch(compact):
+        return {"pay_code": compact}
+    if COUPON_CODE_SHAPE.fullmatch(compact):
+        return {"code": compact}
+    raise UnreadableCode(errors={"json": {"text": [_("Not a coupon code or pay-code.")]}})

@@ -9,7 +9,7 @@
   var image = screen.querySelector(".screen-qr");
   var code = screen.querySelector(".screen-code");
   var count = screen.querySelector(".screen-count");
-  var bar = screen.querySelector(".countdown-bar");
+  var bar = screen.querySelector(".progress-bar");
   var status = screen.querySelector(".screen-status");
   var windowLength = Number(screen.dataset.windowSeconds);
   var due = Date.now() + Number(screen.dataset.refreshIn) * 1000;

@@ -1,7 +1,7 @@
-/* The merchant's till: a code from the camera, a handheld scanner or typing;
-   a bill from the keypad; preview; confirm once (one Idempotency-Key per
-   confirm screen, so a double tap cannot redeem twice); receipt. On the
-   history page: void. */
+/* The merchant's till: a code from the camera (scanner.js), a handheld scanner
+   or typing, checked as soon as it is entered; a bill from the keypad; preview;
+   confirm once (one Idempotency-Key per confirm screen, so a double tap cannot
+   redeem twice); receipt. On the history page: void. */
 (function () {
   "use strict";
 
@@ -84,27 +84,45 @@
     });
   }
 
-  /* What the text is: a signed token has a dot, a pay-code is all digits,
-     anything else is a coupon's short code. */
+  /* Whatever reaches the code field is checked at once: the server reads it by its
+     shape (spaces and dashes ignored) and says what it is, or why it is refused. */
+  var checking = null;
+
+  function forget() {
+    source = null;
+    sourceLine.hidden = true;
+    sourceLine.textContent = "";
+  }
+
   function useCode(text) {
     text = (text || "").trim();
     if (!text) {
       return;
     }
-    if (text.indexOf(".") >= 0) {
-      source = { token: text };
-      sourceLine.textContent = page.dataset.textCoupon.replace("%(code)s", "QR");
-    } else if (/^\d+$/.test(text)) {
-      source = { pay_code: text };
-      sourceLine.textContent = page.dataset.textPayCode;
-    } else {
-      source = { code: text };
-      sourceLine.textContent = page.dataset.textCoupon.replace("%(code)s", text.toUpperCase());
-    }
-    sourceLine.hidden = false;
-    codeInput.value = "";
-    showError(error, "");
-    bill.focus();
+    forget();
+    var asked = post(page.dataset.codeUrl, csrf, { text: text });
+    checking = asked;
+    asked.then(function (reply) {
+      if (checking !== asked) {
+        return;
+      }
+      checking = null;
+      if (!reply.ok) {
+        failed(reply);
+        codeInput.value = text;
+        codeInput.select();
+        return;
+      }
+      source = reply.data.source;
+      sourceLine.textContent = reply.data.label;
+      sourceLine.hidden = false;
+      codeInput.value = "";
+      showError(error, "");
+      bill.focus();
+    }, function () {
+      checking = null;
+      showError(error, page.dataset.textOffline);
+    });
   }
 
   codeInput.addEventListener("keydown", function (event) {
@@ -112,6 +130,9 @@
       event.preventDefault();
       useCode(codeInput.value);
     }
+  });
+  codeInput.addEventListener("change", function () {
+    useCode(codeInput.value);
   });
 
   /* Yuan with at most two decimals -> integer fen, without floating point. */
@@ -149,8 +170,16 @@
   }
 
   page.querySelector("[data-preview]").addEventListener("click", function () {
+    if (checking) {
+      checking.then(function () {
+        page.querySelector("[data-preview]").click();
+      });
+      return;
+    }
     if (!source) {
-      showError(error, page.dataset.textNoCode);
+      if (!codeInput.value.trim()) {
+        showError(error, page.dataset.textNoCode);
+      }
       return;
     }
     var fen = billFen();
@@ -200,9 +229,8 @@
   });
 
   steps.receipt.querySelector("[data-new-sale]").addEventListener("click", function () {
-    source = null;
+    forget();
     request = null;
-    sourceLine.hidden = true;
     bill.value = "";
     if (offer) {
       offer.value = "";
@@ -211,91 +239,7 @@
     codeInput.focus();
   });
 
-  /* Camera: decode in the page with BarcodeDetector where the browser has
-     it; otherwise post a frame to the server, which decodes with zxing-cpp. */
-  var camera = page.querySelector("[data-camera]");
-  var video = page.querySelector("[data-video]");
-  var startButton = page.querySelector("[data-camera-start]");
-  var stopButton = page.querySelector("[data-camera-stop]");
-  var stream = null;
-  var timer = null;
-  var busy = false;
-  var detector = null;
-
-  function stopCamera() {
-    clearTimeout(timer);
-    if (stream) {
-      stream.getTracks().forEach(function (track) { track.stop(); });
-    }
-    stream = null;
-    camera.hidden = true;
-    stopButton.hidden = true;
-    startButton.hidden = false;
-  }
-
-  function found(text) {
-    stopCamera();
-    useCode(text);
-  }
-
-  function grab() {
-    if (!stream) {
-      return;
-    }
-    timer = setTimeout(grab, 400);
-    if (busy || !video.videoWidth) {
-      return;
-    }
-    busy = true;
-    if (detector) {
-      detector.detect(video).then(function (codes) {
-        busy = false;
-        if (codes.length) {
-          found(codes[0].rawValue);
-        }
-      }, function () { busy = false; });
-      return;
-    }
-    var canvas = document.createElement("canvas");
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    canvas.getContext("2d").drawImage(video, 0, 0);
-    canvas.toBlob(function (blob) {
-      post(page.dataset.scanUrl, csrf, blob).then(function (reply) {
-        busy = false;
-        if (reply.ok && reply.data.text) {
-          found(reply.data.text);
-        }
-      }, function () { busy = false; });
-    }, "image/jpeg", 0.9);
-  }
-
-  startButton.addEventListener("click", function () {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      showError(error, page.dataset.textNoCamera);
-      return;
-    }
-    var ready = Promise.resolve();
-    if ("BarcodeDetector" in window) {
-      ready = window.BarcodeDetector.getSupportedFormats().then(function (formats) {
-        if (formats.indexOf("qr_code") >= 0) {
-          detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-        }
-      }, function () {});
-    }
-    ready.then(function () {
-      return navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    }).then(function (media) {
-      stream = media;
-      video.srcObject = media;
-      camera.hidden = false;
-      startButton.hidden = true;
-      stopButton.hidden = false;
-      video.play().catch(function () {});
-      grab();
-    }, function () {
-      showError(error, page.dataset.textNoCamera);
-    });
+  window.JifenScanner.attach(page, useCode, function () {
+    showError(error, page.dataset.textNoCamera);
   });
-  stopButton.addEventListener("click", stopCamera);
 }());

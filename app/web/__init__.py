@@ -1,6 +1,9 @@
 """The pages: mobile-first, Simplified Chinese by default, English on request."""
 
+import re
+
 from flask import Blueprint, render_template
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import default_exceptions
@@ -32,17 +35,42 @@ def error_texts(status: int) -> tuple[str, str]:
     return ERROR_TEXTS.get(status) or ERROR_TEXTS[fallback]
 
 
-def render_error(status: int, title: str, detail: str):
+def render_error(status: int, title: str, detail: str | None):
     """The error page in the reader's language.
 
     The English ``title`` gives way to a translated heading for the status.
     Werkzeug's stock description is dropped for the same reason; a specific
-    ``detail`` (a domain error's, saying what was refused) is kept below.
+    ``detail`` is kept below when it is in the reader's language.
     """
     heading, explanation = error_texts(status)
     stock = default_exceptions.get(status)
-    specific = None if stock is not None and detail == stock.description else detail
+    stock_text = stock is not None and detail == stock.description
+    specific = None if detail is None or stock_text else detail
+    if specific is not None and not in_readers_language(str(specific)):
+        specific = None
     return _error_page(status, heading, explanation, specific)
+
+
+#: A Chinese character: a Chinese reader's text has at least one.
+HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def in_readers_language(text: str) -> bool:
+    """Whether ``text`` is written for this reader: a Chinese page shows no English-only
+    sentence (a refusal whose detail is not translated yet gives way to its explanation)."""
+    return get_locale().language != "zh" or bool(HAN.search(text))
+
+
+def render_problem(problem):
+    """A refusal on a page: the status's heading, what the problem type tells a person
+    (its message) and the raise's own detail, each in the reader's language."""
+    heading, explanation = error_texts(problem.status)
+    if problem.message is not None:
+        explanation = str(problem.message)
+    detail = str(problem.detail)
+    if detail == explanation or not in_readers_language(detail):
+        detail = None
+    return _error_page(problem.status, heading, explanation, detail)
 
 
 @blp.app_errorhandler(CSRFError)
@@ -65,11 +93,15 @@ def _error_page(status: int, heading: str, explanation: str, detail: str | None)
 
 from . import (  # noqa: E402,F401
     activities,
+    console,
+    console_merchants,
     coupons,
     fund,
     issuance,
     merchants,
+    platform,
     pos,
+    scanning,
     settlement,
     templating,
     views,

@@ -6,7 +6,7 @@ activity) is rolled back and said in the reader's language on the page.
 """
 
 from collections.abc import Callable
-from functools import wraps
+from dataclasses import dataclass
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -15,7 +15,6 @@ from flask import (
     flash,
     g,
     jsonify,
-    make_response,
     redirect,
     render_template,
     request,
@@ -23,13 +22,22 @@ from flask import (
 )
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from models import Activity, ActivityStatus, Attendance, Member, utcnow
+from models import (
+    Activity,
+    ActivityStatus,
+    Attendance,
+    AttendanceStatus,
+    Community,
+    Member,
+    PointsRule,
+    utcnow,
+)
 
-from .. import activities, checkin_codes, finalization, qr, wallets
+from .. import activities, checkin_codes, earnings, finalization, qr, wallets
 from .. import attendance as attending
-from ..authz import requires
 from ..communities import wallet_of
 from ..earnings import LOCAL_TZ, Period, earnings_of
 from ..extensions import db
@@ -44,6 +52,7 @@ from .earning_labels import (
     KIND_LABELS,
     problem_text,
 )
+from .pages import once, page_action
 
 T = TypeVar("T")
 
@@ -52,19 +61,6 @@ EXPLAINED = (Conflict, InvalidInput)
 #: Lines per page of the wallet history.
 HISTORY_PAGE = 20
 UPCOMING_SHOWN = 50
-
-
-def page_action(action: str):
-    """Sign-in (else the login page), then :func:`app.authz.requires`, for a page view."""
-
-    def decorator(view):
-        @wraps(view)
-        def responding(*args, **kwargs):
-            return make_response(view(*args, **kwargs))
-
-        return login_required(requires(action)(responding))
-
-    return decorator
 
 
 def refused(problem: Problem) -> None:
@@ -92,6 +88,39 @@ def category_label(category) -> str:
 @blp.app_template_filter("activity_status_label")
 def activity_status_label(status) -> str:
     return ACTIVITY_STATUS_LABELS[status]
+
+
+#: A published activity's phase, which its status alone does not tell.
+PHASE_LABELS = {
+    "open": _l("Open for sign-up"),
+    "under-way": _l("Under way"),
+    "ended": _l("Ended: points not given yet"),
+}
+
+
+def phase(activity: Activity, now=None) -> str | None:
+    """``open`` before a published activity starts, ``under-way`` while it runs, ``ended``
+    after; None for any other status (its label says enough)."""
+    if activity.status != ActivityStatus.PUBLISHED:
+        return None
+    now = now or utcnow()
+    if now < activity.starts_at:
+        return "open"
+    return "under-way" if now <= activity.ends_at else "ended"
+
+
+@blp.app_template_filter("activity_badge")
+def activity_badge(activity: Activity) -> tuple[str, str]:
+    """The badge's class and words: the phase of a published activity, else its status."""
+    current = phase(activity)
+    if current is None:
+        return f"status-{activity.status.value}", activity_status_label(activity.status)
+    return f"phase-{current}", PHASE_LABELS[current]
+
+
+def promised(activity: Activity) -> int:
+    """The most one attendance can earn: the fixed points, or the per-hour maximum."""
+    return activity.points if activity.points_rule == PointsRule.FIXED else activity.max_points
 
 
 @blp.app_template_filter("attendance_status_label")
@@ -131,12 +160,15 @@ def activity_list():
     actor = _actor()
     community = actor.community
     if community is None:
-        raise NotFound("Platform admins belong to no community; open a community's activities.")
-    upcoming = db.session.scalars(
-        activities.listing(community, actor, upcoming=True)
-        .order_by(Activity.starts_at, Activity.id)
-        .limit(UPCOMING_SHOWN)
-    ).all()
+        raise NotFound(_("Platform admins belong to no community; open a community's activities."))
+    organizing = organizer_groups(community, actor) if activities.manages(actor) else None
+    upcoming = []
+    if organizing is None:
+        upcoming = db.session.scalars(
+            activities.listing(community, actor, upcoming=True)
+            .order_by(Activity.starts_at, Activity.id)
+            .limit(UPCOMING_SHOWN)
+        ).all()
     signed_up = set(
         db.session.scalars(
             sa.select(activities.ActivitySignup.activity_id).where(
@@ -147,34 +179,62 @@ def activity_list():
     mine = db.session.scalars(
         attending.attendances_of_member(actor).order_by(Attendance.id.desc()).limit(50)
     ).all()
-    organizing = []
-    if activities.manages(actor):
-        organizing = db.session.scalars(
-            activities.listing(community, actor)
-            .where(
-                Activity.status.in_(
-                    [ActivityStatus.DRAFT, ActivityStatus.PUBLISHED, ActivityStatus.CLOSED]
-                )
-            )
-            .order_by(Activity.starts_at, Activity.id)
-        ).all()
     now = utcnow()
     earned = earnings_of(actor, Period.containing(now)).points_earned if wallet_of(actor) else None
     return render_template(
         "activities/list.html",
+        organizing=organizing,
         upcoming=upcoming,
         signed_up=signed_up,
         mine=mine,
-        organizing=organizing,
         earned_this_month=earned,
         cap=community.monthly_earning_cap,
+        room=earnings.room_this_month(actor) if wallet_of(actor) else None,
     )
+
+
+@dataclass(frozen=True)
+class OrganizerGroups:
+    """An organizer's activities by what they need next; each activity in one group."""
+
+    under_way: list[Activity]
+    to_finalize: list[Activity]
+    upcoming: list[Activity]
+    drafts: list[Activity]
+
+    def __bool__(self) -> bool:
+        return any((self.under_way, self.to_finalize, self.upcoming, self.drafts))
+
+
+def organizer_groups(community, actor: Member) -> OrganizerGroups:
+    listed = db.session.scalars(
+        activities.listing(community, actor)
+        .where(
+            Activity.status.in_(
+                [ActivityStatus.DRAFT, ActivityStatus.PUBLISHED, ActivityStatus.CLOSED]
+            )
+        )
+        .order_by(Activity.starts_at, Activity.id)
+    ).all()
+    now = utcnow()
+    groups = OrganizerGroups([], [], [], [])
+    for activity in listed:
+        if activity.status == ActivityStatus.DRAFT:
+            groups.drafts.append(activity)
+        elif activity.status == ActivityStatus.CLOSED or phase(activity, now) == "ended":
+            groups.to_finalize.append(activity)
+        elif phase(activity, now) == "under-way":
+            groups.under_way.append(activity)
+        else:
+            groups.upcoming.append(activity)
+    return groups
 
 
 @blp.get("/activities/<int:activity_id>")
 @page_action("activity.read")
 def activity_page(activity):
-    detail = activities.detail(activity, _actor())
+    actor = _actor()
+    detail = activities.detail(activity, actor)
     return render_template(
         "activities/detail.html",
         detail=detail,
@@ -182,6 +242,8 @@ def activity_page(activity):
         code_form=CodeForm(),
         action_form=ActionForm(),
         check_in_open=_check_in_open(activity),
+        own_activity=activity.created_by_id == actor.id,
+        room=earnings.room_this_month(actor) if wallet_of(actor) else None,
     )
 
 
@@ -298,6 +360,7 @@ def new_activity():
 
 @blp.post("/activities/new")
 @page_action("activity.create")
+@once
 def create_activity():
     form = ActivityForm()
     if form.validate_on_submit():
@@ -393,10 +456,43 @@ def screen_qr(activity):
     return Response(body, mimetype=qr.SVG, headers={"Cache-Control": "no-store"})
 
 
+@dataclass(frozen=True)
+class AwardLine:
+    """What finalizing now would give one attendance: its points due, and what the
+    monthly cap leaves of them."""
+
+    attendance: Attendance
+    due: int
+    given: int
+
+    @property
+    def capped(self) -> bool:
+        return self.given < self.due
+
+
+def award_preview(activity: Activity) -> dict[int, AwardLine]:
+    """By attendance id, what :func:`app.finalization.finalize` would award now: the open
+    attendances in its order, each cut by the cap as it would be. Per-hour attendances
+    still without a check-out are left out (finalizing refuses them)."""
+    countable = [
+        (attendance, due)
+        for attendance in finalization.open_attendances(activity)
+        if (due := finalization.attendance_points(activity, attendance)) is not None
+    ]
+    community = db.session.get(Community, activity.community_id)
+    given = earnings.capped_now(
+        community, [(attendance.member_id, due) for attendance, due in countable]
+    )
+    return {
+        attendance.id: AwardLine(attendance, due, points)
+        for (attendance, due), points in zip(countable, given, strict=True)
+    }
+
+
 @blp.get("/activities/<int:activity_id>/attendance")
 @page_action("attendance.list")
 def attendance(activity):
-    """The live attendance list, with check-in by member code and the finalize button."""
+    """The live attendance list, with check-in by member code and the way to finalize."""
     rows = db.session.scalars(
         attending.attendance_list(activity).order_by(Attendance.checked_in_at, Attendance.id)
     ).all()
@@ -416,9 +512,11 @@ def attendance(activity):
         rows=rows,
         waiting=waiting,
         points_of=lambda row: finalization.attendance_points(activity, row),
+        preview=award_preview(activity) if activity.status != ActivityStatus.FINALIZED else {},
         action_form=ActionForm(),
         exclude_form=ExcludeForm(),
         editable=activity.status in (ActivityStatus.PUBLISHED, ActivityStatus.CLOSED),
+        per_hour=activity.points_rule == PointsRule.PER_HOUR,
     )
     if request.args.get("partial"):
         return render_template("activities/_attendance_rows.html", **context)
@@ -484,6 +582,32 @@ def reinstate(attendance):
         lambda done: _("%(name)s counts again.", name=done.member.display_name),
     )
     return _back_to_attendance(attendance.activity_id)
+
+
+@blp.get("/activities/<int:activity_id>/finalize")
+@page_action("activity.finalize")
+def confirm_finalize(activity):
+    """The step before finalizing, which cannot be undone: who gets what, cap included."""
+    if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.CLOSED):
+        return _back_to_attendance(activity.id)
+    preview = award_preview(activity)
+    open_rows = finalization.open_attendances(activity)
+    without_check_out = [row for row in open_rows if row.id not in preview]
+    excluded = db.session.scalars(
+        attending.attendance_list(activity)
+        .where(Attendance.status == AttendanceStatus.EXCLUDED)
+        .order_by(Attendance.id)
+    ).all()
+    lines = list(preview.values())
+    return render_template(
+        "activities/finalize.html",
+        activity=activity,
+        lines=lines,
+        total=sum(line.given for line in lines),
+        without_check_out=without_check_out,
+        excluded=excluded,
+        action_form=ActionForm(),
+    )
 
 
 @blp.post("/activities/<int:activity_id>/finalize")

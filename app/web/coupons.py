@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from models import WALLET_ROLES, Coupon, CouponStatus, utcnow
+from models import WALLET_ROLES, Coupon, CouponStatus, Redemption, utcnow
 
 from .. import coupon_tokens, coupons, paycodes, qr
 from ..authz import Scope, authorize
@@ -105,6 +105,17 @@ def show_coupon(coupon_id: int):
             CouponStatus.REDEEMED: _("This coupon is used up."),
         }.get(coupon.status, _("This coupon has expired."))
     token = coupon_tokens.coupon_token(coupon) if usable else None
+    uses = (
+        db.session.execute(
+            sa.select(Redemption)
+            .where(
+                Redemption.community_id == coupon.community_id, Redemption.coupon_id == coupon.id
+            )
+            .order_by(Redemption.id.desc())
+        )
+        .scalars()
+        .all()
+    )
     return render_template(
         "coupon.html",
         coupon=coupon,
@@ -115,6 +126,7 @@ def show_coupon(coupon_id: int):
         value=points_value(coupon.points_remaining, member.community.points_per_yuan),
         valid_where=valid_where(coupon.rule.merchant_group),
         why_not=why_not,
+        uses=uses,
     )
 
 

@@ -19,6 +19,7 @@ from ..issuance_rules import create_rule, groups_of, rules_of
 from ..problems import Conflict, Forbidden
 from . import blp
 from .forms import IssuanceRuleForm, IssuanceRunForm
+from .pages import once
 
 #: Runs shown, newest first.
 RUNS_SHOWN = 50
@@ -118,6 +119,7 @@ ALL_MERCHANTS = ""
 
 @blp.route("/admin/issuance-rules/new", methods=["GET", "POST"])
 @login_required
+@once
 def new_issuance_rule():
     member = _admin("issuance_rule.create")
     community = member.community
@@ -152,6 +154,7 @@ def new_issuance_rule():
 
 @blp.route("/admin/issuance-runs", methods=["GET", "POST"])
 @login_required
+@once
 def issuance_runs():
     member = _admin("issuance_run.create")
     community = member.community

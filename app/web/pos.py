@@ -5,31 +5,34 @@ API; its small JSON endpoints here are CSRF-protected (``X-CSRFToken``) and
 call the same domain functions and idempotency store as the API. Refusals come
 back as ``application/problem+json`` with a translated ``message`` for the
 cashier.
+
+Whatever reaches the code field (a camera, a handheld scanner, a cashier
+typing what the resident's screen shows) is read by its shape, spaces and
+dashes ignored (:func:`app.redemptions.requests.read_code`), and checked at
+once (``/pos/code``), so an unknown or unusable code is refused before the bill
+is keyed in. The camera
+posts its frames to the one decoder of :mod:`app.web.scanning`.
 """
 
-import io
 import json
 from datetime import date
 from functools import wraps
 
-import zxingcpp
 from flask import Response, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from PIL import Image, UnidentifiedImageError
 
 from models import Redemption, RedemptionStatus, utcnow
 
-from .. import offers, redemptions
+from .. import coupons, offers, paycodes, redemptions
 from ..authz import Scope, authorize
 from ..extensions import db
 from ..idempotency import idempotent
 from ..money import format_fen
-from ..problems import InvalidInput, NotFound, Problem, handle_problem
+from ..problems import NotFound, Problem, handle_problem
 from ..redemptions import requests
 from . import blp
-
-#: Camera frames larger than this are refused before decoding.
-MAX_FRAME_BYTES = 2 * 1024 * 1024
+from .coupons import grouped
 
 
 @blp.app_template_filter("redemption_status")
@@ -98,21 +101,30 @@ def pos():
     return render_template("pos.html", merchant=merchant, offers=offers.current_offers(merchant))
 
 
-@blp.post("/pos/scan")
+@blp.post("/pos/code")
 @login_required
 @json_problems
 @cashier_only
-def pos_scan():
-    """Decode the QR code in one camera frame; ``text`` is null when there is none."""
-    data = request.files["frame"].read() if "frame" in request.files else request.get_data()
-    if not data or len(data) > MAX_FRAME_BYTES:
-        raise InvalidInput("Send one camera frame (an image of at most 2 MB).")
-    try:
-        image = Image.open(io.BytesIO(data)).convert("L")
-    except (UnidentifiedImageError, OSError) as error:
-        raise InvalidInput("The frame is not an image.") from error
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
-    return jsonify({"text": found[0].text if found else None})
+def pos_code():
+    """Check a scanned or typed code before the bill: what it is and what it holds."""
+    source = requests.read_code((request.get_json(silent=True) or {}).get("text"))
+    merchant = redemptions.cashier_merchant(g.actor)
+    community = merchant.community
+    if "pay_code" in source:
+        paycodes.verify_pay_code(source["pay_code"], community)
+        return jsonify(source=source, label=_("Pay-code: pays with the resident's points"))
+    if "token" in source:
+        coupon = coupons.verify_coupon(source["token"], community)
+    else:
+        coupon = coupons.coupon_by_code(source["code"], community)
+    if not coupons.coupon_valid_at(coupon, merchant):
+        raise redemptions.CouponNotValidHere()
+    label = _(
+        "Coupon %(code)s: %(points)s points left",
+        code=grouped(coupon.code, 5),
+        points=f"{coupon.points_remaining:,}",
+    )
+    return jsonify(source=source, label=label, points=coupon.points_remaining)
 
 
 @blp.post("/pos/preview")
@@ -138,7 +150,7 @@ def pos_redeem():
 def _own_redemption(redemption_id: int) -> Redemption:
     redemption = db.session.get(Redemption, redemption_id)
     if redemption is None or redemption.merchant_id != g.actor.merchant_id:
-        raise NotFound(f"No redemption {redemption_id} at your shop.")
+        raise NotFound(_("No redemption %(id)s at your shop.", id=redemption_id))
     scope = Scope(redemption.community_id, merchant_id=redemption.merchant_id)
     authorize(g.actor, "redemption.void", scope)
     return redemption

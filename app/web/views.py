@@ -1,13 +1,18 @@
 """Sign-in, the language choice and the home page."""
 
+import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import auth, wallets
+from models import Award, AwardStatus, Coupon, Member, Merchant, Role
+
+from .. import activities, auth, communities, coupons, earnings, offers, redemptions, wallets
 from ..communities import wallet_of
+from ..extensions import db
 from ..ratelimit import rate_limited
 from . import blp
+from .activities import organizer_groups
 from .forms import LoginForm
 
 #: Wallet lines shown on the home page, newest first.
@@ -75,12 +80,74 @@ def choose_language(code: str):
 @blp.get("/home")
 @login_required
 def home():
+    """Each role's own start: a resident's points, an organizer's activities, a cashier's
+    sales today, a fund admin's console, the platform's overview of communities."""
     member = current_user._get_current_object()
-    if wallet_of(member) is None:
-        return render_template("home.html", member=member, balance=None, history=())
+    match member.role:
+        case Role.MERCHANT_STAFF:
+            return _cashier_home(member)
+        case Role.FUND_ADMIN:
+            return _console_home(member)
+        case Role.PLATFORM_ADMIN:
+            return render_template("platform/overview.html", rows=communities.overview())
+    wallet = wallet_of(member)
+    open_coupons = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            Coupon.community_id == member.community_id,
+            Coupon.member_id == member.id,
+            Coupon.status.in_(coupons.OPEN_STATUSES),
+        )
+    )
     return render_template(
         "home.html",
         member=member,
         balance=wallets.balance(member),
         history=wallets.history(member, before=None, limit=HOME_HISTORY_LINES),
+        room=earnings.room_this_month(member),
+        open_coupons=open_coupons,
+        organizing=organizer_groups(member.community, member)
+        if activities.manages(member)
+        else None,
+        holds_points=wallet.balance != 0 or open_coupons > 0,
+    )
+
+
+#: Today's sales listed on a cashier's home page.
+TODAY_SHOWN = 5
+
+
+def _cashier_home(member: Member):
+    merchant = member.merchant
+    today = offers.local_today()
+    query = redemptions.history_query(merchant, since=today, until=today)
+    return render_template(
+        "home_cashier.html",
+        member=member,
+        merchant=merchant,
+        totals=redemptions.totals(query),
+        latest=redemptions.newest(query, TODAY_SHOWN),
+    )
+
+
+def _console_home(member: Member):
+    community = member.community
+
+    def count(model, *where):
+        return db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(model)
+            .where(model.community_id == community.id, *where)
+        )
+
+    return render_template(
+        "home_console.html",
+        member=member,
+        community=community,
+        pending=count(
+            Award, Award.status == AwardStatus.PENDING, Award.requested_by_id != member.id
+        ),
+        members=count(Member, Member.active),
+        merchants=count(Merchant, Merchant.active),
+        open_coupons=count(Coupon, Coupon.status.in_(coupons.OPEN_STATUSES)),
+        rate=communities.points_per_yuan_on(community),
     )

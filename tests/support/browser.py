@@ -2,15 +2,18 @@
 (never a downloaded browser), phone-sized pages, and the app served on loopback over a
 database of its own, seeded with 北新社区."""
 
+import io
+import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from flask_migrate import upgrade
+from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from app import communities
+from app import communities, qr
 from app.extensions import db
 from models import Role
 
@@ -25,8 +28,12 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 
-#: What the sign-in page calls its fields and button, in Chinese.
-SIGN_IN_WORDS = {"username": "用户名", "password": "密码", "sign_in": "登录"}
+LOCALES = {"zh": "zh-CN", "en": "en-US"}
+#: What the sign-in page calls its fields and button, by language.
+SIGN_IN_WORDS = {
+    "zh": {"username": "用户名", "password": "密码", "sign_in": "登录"},
+    "en": {"username": "Username", "password": "Password", "sign_in": "Sign in"},
+}
 
 
 @contextmanager
@@ -63,14 +70,15 @@ def phone_page(locale="zh-CN"):
         yield page
 
 
-def sign_in(page, base, username, words=SIGN_IN_WORDS):
-    """Sign ``username`` in (password ``password-1``) through the page's form, in the
-    language of ``words``, and wait for the home page."""
+def sign_in(page, base, username, language="zh", password="password-1"):
+    """Sign ``username`` in through the page's form, in ``language``, and wait for the
+    home page."""
+    words = SIGN_IN_WORDS[language]
     page.goto(base + "/login")
     page.get_by_label(words["username"]).fill(username)
-    page.get_by_label(words["password"]).fill("password-1")
+    page.get_by_label(words["password"]).fill(password)
     page.get_by_role("button", name=words["sign_in"]).click()
-    expect(page).to_have_url(base + "/home")
+    expect(page).to_have_url(re.compile(re.escape(base) + "/home$"))
 
 
 @contextmanager
@@ -109,3 +117,22 @@ def serving(app):
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+#: The fake camera's frame size.
+WIDTH, HEIGHT = 640, 480
+
+
+def write_y4m(path: Path, text: str, frames: int = 5) -> None:
+    """A Y4M video of the QR code of ``text``: grayscale QR scaled up on white,
+    planes Y then U and V (all 128, no colour)."""
+    picture = Image.open(io.BytesIO(qr.png(text))).convert("L")
+    side = HEIGHT - 60
+    picture = picture.resize((side, side), Image.NEAREST)
+    frame = Image.new("L", (WIDTH, HEIGHT), 255)
+    frame.paste(picture, ((WIDTH - side) // 2, (HEIGHT - side) // 2))
+    chroma = bytes([128]) * (WIDTH // 2 * HEIGHT // 2)
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + frame.tobytes() + chroma + chroma)

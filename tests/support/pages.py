@@ -1,5 +1,5 @@
 """Using the pages as a browser does: a client with no context carried between
-requests, forms posted with their CSRF token, signing in and out."""
+requests, forms posted with their CSRF token (and form key), signing in and out."""
 
 import contextvars
 import re
@@ -7,6 +7,7 @@ import re
 from flask.testing import FlaskClient
 
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
+FORM_KEY_INPUT = re.compile(r'<input[^>]*name="form_key"[^>]*value="([^"]+)"')
 
 
 class FreshContextClient(FlaskClient):
@@ -32,10 +33,19 @@ def csrf_token(response) -> str:
     return match.group(1)
 
 
+def form_fields(response) -> dict:
+    """The hidden fields a page's form sends: its CSRF token and, where the form takes
+    effect once, its form key (the first form's)."""
+    fields = {"csrf_token": csrf_token(response)}
+    key = FORM_KEY_INPUT.search(response.get_data(as_text=True))
+    if key:
+        fields["form_key"] = key.group(1)
+    return fields
+
+
 def submit(client, path, data=None, token_from=None):
-    """POST a page form with the CSRF token of the page it is on (``path`` unless told)."""
-    token = csrf_token(client.get(token_from or path))
-    return client.post(path, data={"csrf_token": token, **(data or {})})
+    """POST a page form with the hidden fields of the page it is on (``path`` unless told)."""
+    return client.post(path, data={**form_fields(client.get(token_from or path)), **(data or {})})
 
 
 def sign_in(client, username, password="password-1", path="/login"):
