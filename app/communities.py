@@ -297,19 +297,26 @@ def local_today() -> date:
     return datetime.now(LOCAL_TZ).date()
 
 
-def points_per_yuan_on(community: Community, day: date | None = None) -> int:
-    """The rate in force on ``day`` (default: today in Asia/Shanghai): the latest
-    scheduled rate from that day or before, else the community's first rate."""
-    scheduled = db.session.execute(
+def rate_in_force(day) -> sa.ColumnElement[int]:
+    """The points-per-yuan rate of ``Community`` in force on ``day``, as SQL: the latest
+    scheduled rate from that day or before, else the community's first rate. The one
+    definition, used by :func:`points_per_yuan_on` and by the till's one-statement read."""
+    scheduled = (
         sa.select(PointsRate.points_per_yuan)
-        .where(
-            PointsRate.community_id == community.id,
-            PointsRate.effective_from <= (day or local_today()),
-        )
+        .where(PointsRate.community_id == Community.id, PointsRate.effective_from <= day)
         .order_by(PointsRate.effective_from.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return community.points_per_yuan if scheduled is None else scheduled
+        # A literal, not a bound parameter: the till sends this SQL on the bare driver.
+        .limit(sa.literal_column("1"))
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(scheduled, Community.points_per_yuan)
+
+
+def points_per_yuan_on(community: Community, day: date | None = None) -> int:
+    """The rate in force on ``day`` (default: today in Asia/Shanghai)."""
+    return db.session.execute(
+        sa.select(rate_in_force(day or local_today())).where(Community.id == community.id)
+    ).scalar_one()
 
 
 def rate_schedule(community: Community) -> list[PointsRate]:

@@ -7,10 +7,21 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from models import Account, Activity, Attendance, LedgerEntry, LedgerTransaction, Member
+from models import (
+    WALLET_ROLES,
+    Account,
+    AccountKind,
+    Activity,
+    Attendance,
+    Community,
+    LedgerEntry,
+    LedgerTransaction,
+    Member,
+)
 
-from .communities import wallet_of
+from .communities import local_today, rate_in_force, wallet_of
 from .extensions import db
+from .ledger import account_key
 from .money import points_value
 from .problems import NotFound
 
@@ -44,11 +55,32 @@ def wallet_or_404(member: Member) -> Account:
     return wallet
 
 
+#: A wallet's balance and its community's rate in force, in one statement: every
+#: balance read runs it.
+_BALANCE = (
+    sa.select(Account.balance, rate_in_force(sa.bindparam("today", type_=sa.Date)))
+    .join(Community, Community.id == Account.community_id)
+    .where(Account.community_id == sa.bindparam("community_id"), Account.key == sa.bindparam("key"))
+)
+
+
 def balance(member: Member) -> Balance:
-    wallet = wallet_or_404(member)
-    rate = member.community.points_per_yuan
-    value = points_value(wallet.balance, rate)
-    return Balance(member.id, wallet.balance, value.value_fen, value.remainder_centipoints, rate)
+    """The wallet's points and their value at the rate in force today, in one statement
+    (a first read makes the wallet, with no points yet)."""
+    where = {
+        "community_id": member.community_id,
+        "key": account_key(AccountKind.WALLET, member_id=member.id),
+        "today": local_today(),
+    }
+    found = None
+    if member.role in WALLET_ROLES:
+        found = db.session.execute(_BALANCE, where).one_or_none()
+    if found is None:
+        wallet_or_404(member)
+        found = db.session.execute(_BALANCE, where).one()
+    points, rate = found
+    value = points_value(points, rate)
+    return Balance(member.id, points, value.value_fen, value.remainder_centipoints, rate)
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,12 @@ class Member(Base):
 
     @property
     def is_active(self) -> bool:
-        """Signs in only while both the member and their community are active."""
-        return self.active and (self.community is None or self.community.active)
+        return self.may_sign_in(self.active, self.community.active if self.community else None)
+
+    @staticmethod
+    def may_sign_in(member_active: bool, community_active: bool | None) -> bool:
+        """Signs in only while both the member and their community (if any) are active."""
+        return member_active and community_active is not False
 
     @property
     def is_anonymous(self) -> bool:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from support.coupons import issued_coupon
 from support.problems import problem
 
-from app import auth, authz, coupons, ledger, redemptions
+from app import auth, authz, communities, coupons, ledger, redemptions
 from app.authz import Grant
 from app.extensions import db
 from app.ledger import InsufficientBalance
@@ -154,3 +154,23 @@ def test_the_guarded_balance_move_is_one_rule(served, api, community, admin, res
     assert served == [None]
     assert redemptions_of(coupon) == 0
     assert isinstance(redemptions.writer(), redemptions.PostgresWriter)
+
+
+def test_the_rate_in_force_is_one_rule(
+    served, locking_path, monkeypatch, api, community, admin, resident, cashier
+):
+    """``communities.rate_in_force`` decides the rate both paths store: a rate
+    scheduled from today applies to a till's redemption and to the locking path's."""
+    coupon = issued_coupon(community, admin, resident, points=1000)
+    communities.schedule_points_per_yuan(community, 100, communities.local_today(), actor=admin)
+    till = api.as_(cashier)
+    body = {"code": coupon.code, "bill_fen": 100}
+
+    fast = till.post("/redemptions", json=body, key=True)
+    assert (fast.status_code, fast.json["points_per_yuan"], fast.json["points"]) == (201, 100, 100)
+    assert served == [201]
+    with monkeypatch.context() as patched:
+        locking_path(patched)
+        slow = till.post("/redemptions", json=body, key=True)
+    assert (slow.status_code, slow.json["points_per_yuan"], slow.json["points"]) == (201, 100, 100)
+    assert api.as_(resident).get(f"/members/{resident.id}/balance").json["points_per_yuan"] == 100

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from models import Account, AccountKind, Coupon, Member, Merchant, Offer, OfferKind
 
-from .. import coupons, ledger, offers, paycodes, sql
+from .. import communities, coupons, ledger, offers, paycodes, sql
 from ..extensions import db
 from ..problems import Conflict, Forbidden, InvalidInput
 
@@ -189,7 +189,7 @@ def quote(
     else:
         coupon = _coupon(merchant, token=token, code=code, lock=_redeeming)
         available = coupon.points_remaining
-    rate = merchant.community.points_per_yuan
+    rate = communities.points_per_yuan_on(merchant.community)
     result = offers.split(bill_fen, points_available=available, points_per_yuan=rate, offer=offer)
     if result.points == 0:
         raise NothingToRedeem(why_nothing(offer, result, available))

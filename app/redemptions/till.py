@@ -8,7 +8,8 @@ asks the database twice, with the driver's prepared statements, each
 statement a transaction of its own:
 
 1. one read (:data:`READ`, built with SQLAlchemy Core from the models): the
-   bearer token's cashier, merchant and community, the coupon (by its code,
+   bearer token's cashier, merchant and community (with the rate in force,
+   :func:`app.communities.rate_in_force`), the coupon (by its code,
    or by the id in its verified QR token; only the cashier's community's),
    whether it may be spent at this merchant (:func:`app.coupons.valid_at`),
    the offer, and the ids the redemption will have (taken from the sequences:
@@ -60,7 +61,7 @@ from models import (
     Role,
 )
 
-from .. import auth, authz, coupons, offers
+from .. import auth, authz, communities, coupons, offers
 from ..coupon_tokens import normalize_code, read_token
 from ..extensions import db
 from ..problems import Problem
@@ -87,10 +88,13 @@ def _read(coupon_match: sa.ColumnElement[bool]) -> sa.Select:
             Member.role,
             Member.merchant_id.label("cashier_merchant_id"),
             Member.active.label("cashier_active"),
+            Community.active.label("community_active"),
             Merchant.id.label("merchant_id"),
             Merchant.name.label("merchant_name"),
             Merchant.active.label("merchant_active"),
-            Community.points_per_yuan,
+            communities.rate_in_force(sa.bindparam("today", type_=sa.Date)).label(
+                "points_per_yuan"
+            ),
             Coupon.id.label("coupon_id"),
             Coupon.code.label("coupon_code"),
             Coupon.points_remaining,
@@ -188,7 +192,14 @@ class Till:
         digest = auth.token_digest(asked.secret)
         with _cursor(_bind()) as cursor:
             seen = cursor.execute(
-                READ[by], dict(coupon, digest=digest, offer_id=wanted.get("offer_id")), prepare=True
+                READ[by],
+                dict(
+                    coupon,
+                    digest=digest,
+                    offer_id=wanted.get("offer_id"),
+                    today=communities.local_today(),
+                ),
+                prepare=True,
             ).fetchone()
             if seen is None or not hmac.compare_digest(seen.digest, digest):
                 return None
@@ -237,7 +248,7 @@ def _quote(seen, wanted: dict, now: datetime) -> Quote | None:
     refusal = auth.token_refusal(
         revoked_at=seen.revoked_at,
         expires_at=seen.token_expires_at,
-        member_active=seen.cashier_active,
+        member_active=Member.may_sign_in(seen.cashier_active, seen.community_active),
         now=now,
     )
     cashier = SimpleNamespace(

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from models import WALLET_ROLES, Coupon, CouponStatus, Redemption, utcnow
 
-from .. import coupon_tokens, coupons, paycodes, qr
+from .. import communities, coupon_tokens, coupons, paycodes, qr
 from ..authz import Scope, authorize
 from ..extensions import db
 from ..money import points_value
@@ -77,7 +77,7 @@ def my_coupons():
         .scalars()
         .all()
     )
-    rate = member.community.points_per_yuan
+    rate = communities.points_per_yuan_on(member.community)
     return render_template(
         "coupons.html",
         open_coupons=[
@@ -123,7 +123,9 @@ def show_coupon(coupon_id: int):
         token=token,
         qr_svg=qr.inline_svg(token, _("Coupon QR code")) if usable else None,
         code=grouped(coupon.code, 5),
-        value=points_value(coupon.points_remaining, member.community.points_per_yuan),
+        value=points_value(
+            coupon.points_remaining, communities.points_per_yuan_on(member.community)
+        ),
         valid_where=valid_where(coupon.rule.merchant_group),
         why_not=why_not,
         uses=uses,
