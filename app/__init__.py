@@ -11,11 +11,11 @@ import sqlalchemy as sa
 import swagger_ui_bundle
 from flask import Flask, current_app, request, send_from_directory, session
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
-from . import ratelimit
+from . import inputs, ratelimit
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -56,6 +56,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = None
     csrf.init_app(app)
     ratelimit.init_app(app)
+    inputs.init_app(app)
 
 
 def select_locale() -> str:
@@ -148,7 +149,12 @@ def register_error_handlers(app: Flask) -> None:
             return problem_response(409, "Conflict", detail, "urn:jifen:problem:conflict")
         return render_error(409, "Conflict", detail)
 
+    def on_data_error(error: DataError):
+        db.session.rollback()
+        return on_problem(inputs.database_refused(error))
+
     app.register_error_handler(Problem, on_problem)
+    app.register_error_handler(DataError, on_data_error)
     app.register_error_handler(HTTPException, on_http_exception)
     app.register_error_handler(IntegrityError, on_integrity_error)
 

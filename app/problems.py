@@ -100,6 +100,15 @@ class ProblemApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
+    def _register_responses(self):
+        """Every error response in the OpenAPI document is problem+json, as served."""
+        default_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = PROBLEM_MIMETYPE
+        try:
+            super()._register_responses()
+        finally:
+            self.DEFAULT_RESPONSE_CONTENT_TYPE = default_type
+
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         extra = {}

@@ -16,6 +16,7 @@ from . import (
     redemptions,
     wallets,
 )
+from .openapi import ProblemResponses
 
 BLUEPRINTS = (
     auth.blp,
@@ -45,7 +46,7 @@ def register_api(app: Flask) -> None:
             },
         },
     )
-    api.init_app(app)
+    api.init_app(app, spec_kwargs={"extra_plugins": [ProblemResponses()]})
     for blp in BLUEPRINTS:
         csrf.exempt(blp)
         api.register_blueprint(blp)
