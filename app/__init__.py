@@ -19,7 +19,7 @@ from . import inputs, ratelimit
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
-from .problems import Problem, handle_problem, problem_response
+from .problems import Problem, StoredDataConflict, handle_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,13 +141,11 @@ def register_error_handlers(app: Flask) -> None:
         return render_error(error.code, error.name, error.description)
 
     def on_integrity_error(error: IntegrityError):
+        """The constraint's name is for the log; the client gets a sentence."""
         db.session.rollback()
         constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-        detail = "The change conflicts with existing data"
-        detail += f" (constraint {constraint})." if constraint else "."
-        if wants_problem():
-            return problem_response(409, "Conflict", detail, "urn:jifen:problem:conflict")
-        return render_error(409, "Conflict", detail)
+        app.logger.warning("write refused by the database: constraint %s", constraint)
+        return on_problem(StoredDataConflict())
 
     def on_data_error(error: DataError):
         db.session.rollback()

@@ -1,6 +1,7 @@
 """Communities, members and merchants: the people and shops value moves between."""
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from models import WALLET_ROLES, AccountKind, Community, Fund, Member, Merchant, Role
 
@@ -10,6 +11,15 @@ from .ledger import ensure_account
 from .problems import Conflict, Forbidden, InvalidInput
 
 MIN_PASSWORD_LENGTH = 8
+
+
+class FundAdminsByPlatformOnly(Forbidden):
+    slug, title = "fund-admins-by-platform-only", _l("Only a platform admin makes fund admins")
+    message = _l(
+        "A community's fund admins are created by the district's platform admin; "
+        "ask them to add one."
+    )
+
 
 #: Accounts every community holds from the start (design.md §3).
 COMMUNITY_ACCOUNTS = (
@@ -75,6 +85,7 @@ def create_member(
         display_name=display_name,
         role=role,
         merchant_id=merchant_id,
+        created_by_id=actor.id if actor is not None else None,
     )
     db.session.add(member)
     db.session.flush()
@@ -88,6 +99,8 @@ def _check_may_create(actor: Member, role: Role) -> None:
         raise Forbidden("Platform admins are created with 'flask users create-admin' only.")
     if actor.role == Role.PLATFORM_ADMIN and role != Role.FUND_ADMIN:
         raise Forbidden("Platform admins create a community's fund admins; they add the rest.")
+    if role == Role.FUND_ADMIN and actor.role != Role.PLATFORM_ADMIN:
+        raise FundAdminsByPlatformOnly()
 
 
 def create_merchant(community: Community, *, name: str, category: str, **profile) -> Merchant:

@@ -64,6 +64,16 @@ class Conflict(Problem):
     status, slug, title = 409, "conflict", _l("Conflict")
 
 
+class StoredDataConflict(Conflict):
+    """The database refused a write that no domain check caught first."""
+
+    slug, title = "conflicts-with-stored-data", _l("Conflicts with stored data")
+    message = _l(
+        "This change conflicts with what is already recorded (perhaps someone else just "
+        "changed it); reload and try again."
+    )
+
+
 class InvalidInput(Problem):
     status, slug, title = 422, "invalid-input", _l("Invalid input")
     message = _l("Please check what you entered.")

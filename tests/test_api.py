@@ -308,7 +308,7 @@ def new_member(role, **extra):
     }
 
 
-@pytest.mark.parametrize("role", ["resident", "organizer", "fund_admin"])
+@pytest.mark.parametrize("role", ["resident", "organizer"])
 def test_fund_admin_adds_members(app, api, make_community, admin_of, role):
     community = make_community()
     body = new_member(role)
