@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
-from . import inputs, ratelimit
+from . import inputs, logs, ratelimit
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -45,6 +45,12 @@ def create_app(config: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     app.session_interface = PageSessions()
+    # No SQL parameter (a password hash, a token digest, a name) in any error text.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        "hide_parameters": True,
+    }
+    logs.init_app(app)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
