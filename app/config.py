@@ -70,8 +70,12 @@ DEFAULTS = {
     #: Idempotency keys and their stored responses live at least this long.
     "IDEMPOTENCY_TTL_HOURS": 24,
     "RATELIMIT_ENABLED": True,
-    #: Sign-in attempts per client address (app.ratelimit).
-    "LOGIN_RATE_LIMIT": "10 per minute",
+    #: Wrong passwords before an account is locked for a while, from anywhere (app.ratelimit).
+    "LOGIN_ACCOUNT_FAILURES": "5 per 15 minutes",
+    #: Failed sign-ins from one client address (a community hall shares one).
+    "LOGIN_ADDRESS_FAILURES": "50 per 15 minutes",
+    #: Unknown coupon codes, bad tokens and bad pay-codes one cashier may enter.
+    "BAD_CODE_LIMIT": "20 per 10 minutes",
     "PAGE_SIZE_DEFAULT": 50,
     "PAGE_SIZE_MAX": 200,
     #: The activity check-in code changes this often; each code is accepted for two windows.

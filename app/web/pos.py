@@ -29,6 +29,7 @@ from ..extensions import db
 from ..idempotency import idempotent
 from ..money import format_fen
 from ..problems import InvalidInput, NotFound, Problem, handle_problem
+from ..ratelimit import TooManyRequests
 from . import blp
 
 #: Camera frames larger than this are refused before decoding.
@@ -85,6 +86,8 @@ def json_problems(view):
         except Problem as error:
             response = handle_problem(error)
             message = REFUSALS.get(error.slug) or REFUSALS["invalid-input"]
+            if isinstance(error, TooManyRequests):
+                message = error.detail  # what to do, and how long to wait
             body = {**json.loads(response.get_data()), "message": str(message)}
             response.set_data(json.dumps(body, ensure_ascii=False))
             return response

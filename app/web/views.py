@@ -1,12 +1,10 @@
 """Sign-in, the language choice and the home page."""
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import auth, wallets
+from .. import auth, ratelimit, wallets
 from ..communities import wallet_of
-from ..ratelimit import rate_limited
 from . import blp
 from .forms import LoginForm
 
@@ -35,11 +33,6 @@ def index():
 
 
 @blp.route("/login", methods=["GET", "POST"])
-@rate_limited(
-    "LOGIN_RATE_LIMIT",
-    methods=frozenset({"POST"}),
-    message=lambda: _("Too many sign-in attempts came from this network."),
-)
 def login():
     next_path = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
@@ -47,10 +40,14 @@ def login():
     form = LoginForm()
     failed = False
     if form.validate_on_submit():
-        member = auth.authenticate(form.username.data, form.password.data)
+        username = form.username.data
+        ratelimit.check_sign_in(username)
+        member = auth.authenticate(username, form.password.data)
         if member is not None:
+            ratelimit.sign_in_succeeded(username)
             login_user(member)
             return redirect(next_path or url_for("web.home"))
+        ratelimit.sign_in_failed(username)
         failed = True
     return render_template("login.html", form=form, next_path=next_path, failed=failed)
 

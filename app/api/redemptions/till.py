@@ -39,7 +39,7 @@ from psycopg.rows import namedtuple_row
 
 from models import CouponStatus, Offer, OfferKind, RedemptionStatus, Role, utcnow
 
-from ... import auth, coupons, idempotency, offers, redemptions, signing
+from ... import auth, coupons, idempotency, offers, ratelimit, redemptions, signing
 from ...authz import POLICY
 from ...extensions import db
 from ...problems import Problem
@@ -126,6 +126,8 @@ def redeem(cursor):
     ).fetchone()
     if seen is None or not hmac.compare_digest(seen.digest, digest):
         return None
+    if ratelimit.codes_locked(seen.cashier_id):
+        return None  # the general path says why
     if by == "code" and not (
         seen.coupon_code is not None and hmac.compare_digest(seen.coupon_code, coupon["code"])
     ):
