@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
-from . import inputs, logs, ratelimit
+from . import headers, inputs, logs, ratelimit
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -51,6 +51,7 @@ def register_extensions(app: Flask) -> None:
         "hide_parameters": True,
     }
     logs.init_app(app)
+    headers.init_app(app)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -48,6 +48,8 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() == "true",
         "REMEMBER_COOKIE_HTTPONLY": True,
+        #: TLS-terminating proxies in front whose X-Forwarded-* headers to believe.
+        "JIFEN_PROXIES": int(os.environ.get("JIFEN_PROXIES") or 0),
     }
     return config
 
