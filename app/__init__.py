@@ -9,13 +9,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import swagger_ui_bundle
-from flask import Flask, current_app, request, send_from_directory, session
+from flask import Flask, current_app, g, request, send_from_directory, session
 from flask_login import current_user
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
-from . import headers, inputs, logs, ratelimit
+from . import headers, inputs, logs, metrics, operations, ratelimit
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_extensions(app)
     register_request_boundary(app)
     register_blueprints(app)
+    operations.init_app(app)
     register_error_handlers(app)
     register_cli(app)
     return app
@@ -50,6 +51,7 @@ def register_extensions(app: Flask) -> None:
         **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         "hide_parameters": True,
     }
+    metrics.init_app(app)
     logs.init_app(app)
     headers.init_app(app)
     db.init_app(app)
@@ -138,6 +140,7 @@ def register_error_handlers(app: Flask) -> None:
     from .web import render_error
 
     def on_problem(error: Problem):
+        g.problem = error.slug  # for the refusals metric
         if wants_problem():
             return handle_problem(error)
         return render_error(error.status, error.title, error.detail)

@@ -50,6 +50,8 @@ def from_environment(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         #: TLS-terminating proxies in front whose X-Forwarded-* headers to believe.
         "JIFEN_PROXIES": int(os.environ.get("JIFEN_PROXIES") or 0),
+        #: When set, /metrics asks the scraper for this bearer token.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN"),
     }
     return config
 

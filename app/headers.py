@@ -32,9 +32,7 @@ CSP = (
     .frame_ancestors("'none'")
 )
 
-PERMISSIONS = (
-    secure.PermissionsPolicy().camera("'self'").geolocation().microphone().payment().usb()
-)
+PERMISSIONS = secure.PermissionsPolicy().camera("'self'").geolocation().microphone().payment().usb()
 
 _COMMON = dict(
     csp=CSP,
