@@ -82,7 +82,7 @@ def _count(response):
         LATENCY.labels(rule, request.method).observe(time.perf_counter() - started)
     if status >= 400:
         REFUSALS.labels(_problem_type(response)).inc()
-    else:
+    elif response.headers.get("Idempotent-Replayed") != "true":  # a replay recorded nothing
         event = EVENTS.get((request.method, rule, status))
         if event is not None:
             counter, labels = event
