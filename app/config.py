@@ -31,13 +31,23 @@ def _database_url(instance_path: str) -> str:
     return url
 
 
+def _engine_options() -> dict:
+    """Each gunicorn worker holds its own pool: DB_POOL_SIZE connections kept,
+    DB_MAX_OVERFLOW more at a peak (SQLAlchemy's defaults, 5 and 10, otherwise)."""
+    options = {"pool_pre_ping": False}
+    for variable, option in (("DB_POOL_SIZE", "pool_size"), ("DB_MAX_OVERFLOW", "max_overflow")):
+        if os.environ.get(variable):
+            options[option] = int(os.environ[variable])
+    return options
+
+
 def from_environment(instance_path: str) -> dict:
     database_url = _database_url(instance_path)
     redis_url = os.environ.get("REDIS_URL")
     config = {
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),

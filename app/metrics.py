@@ -73,13 +73,29 @@ def _start() -> None:
     g.metrics_started = time.perf_counter()
 
 
+#: (route, method, status) -> its request counter and latency histogram, looked
+#: up once: ``labels()`` on every request cost more than counting.
+_SERIES: dict[tuple[str, str, int], tuple] = {}
+
+
+def _series(rule: str, method: str, status: int) -> tuple:
+    found = _SERIES.get((rule, method, status))
+    if found is None:
+        found = _SERIES[rule, method, status] = (
+            REQUESTS.labels(rule, method, str(status)),
+            LATENCY.labels(rule, method),
+        )
+    return found
+
+
 def _count(response):
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
     status = response.status_code
-    REQUESTS.labels(rule, request.method, str(status)).inc()
+    requests, latency = _series(rule, request.method, status)
+    requests.inc()
     started = g.get("metrics_started")
     if started is not None:
-        LATENCY.labels(rule, request.method).observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
     if status >= 400:
         REFUSALS.labels(_problem_type(response)).inc()
     elif response.headers.get("Idempotent-Replayed") != "true":  # a replay recorded nothing
