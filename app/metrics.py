@@ -35,6 +35,9 @@ from prometheus_client import (
 from .problems import PROBLEM_MIMETYPE
 
 PROBLEM_PREFIX = "urn:jifen:problem:"
+#: Whether this process's values live in PROMETHEUS_MULTIPROC_DIR: decided, as
+#: prometheus_client decides it, when the metrics are made.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 REQUESTS = Counter(
     "jifen_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
@@ -128,7 +131,7 @@ def metrics():
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             return Response("metrics need the scraper's token\n", 401, mimetype="text/plain")
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:

@@ -27,7 +27,7 @@ from app import communities, create_app, offers
 from app.extensions import db
 from models import OfferKind, Role, utcnow
 
-EXAMPLES = 12
+EXAMPLES = 8
 
 #: The current test's objects and caller's token, for the hooks below.
 KNOWN: dict = {}
