@@ -157,12 +157,15 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.warning("write refused by the database: constraint %s", constraint)
         return on_problem(StoredDataConflict())
 
-    def on_data_error(error: DataError):
+    def on_data_error(error: DataError | OverflowError):
         db.session.rollback()
         return on_problem(inputs.database_refused(error))
 
     app.register_error_handler(Problem, on_problem)
     app.register_error_handler(DataError, on_data_error)
+    # SQLite refuses an integer past 64 bits, and datetime a year past 9999,
+    # with OverflowError: a page form's number, not a fault.
+    app.register_error_handler(OverflowError, on_data_error)
     app.register_error_handler(HTTPException, on_http_exception)
     app.register_error_handler(IntegrityError, on_integrity_error)
 

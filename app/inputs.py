@@ -126,6 +126,6 @@ def _refuse(location: str, name: str) -> None:
     )
 
 
-def database_refused(error: DataError) -> Problem:
+def database_refused(error: DataError | OverflowError) -> Problem:
     """A value past a column's range that no check caught: the client's input, not a fault."""
     return DatabaseRefusedValue()

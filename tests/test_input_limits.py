@@ -146,3 +146,53 @@ def test_bodies_past_the_limit_are_413(app, admin_api):
     )
     response = client.client.post("/api/v1/auth/token", data=big, content_type="application/json")
     assert _refused(response, 413)["type"] == "urn:jifen:problem:request-too-large"
+
+
+def test_a_page_forms_number_past_64_bits_is_refused(app, api, make_community, make_member):
+    community = make_community()
+    organizer = make_member(community, Role.ORGANIZER)
+    activity = (
+        api.as_(organizer)
+        .post(
+            f"/communities/{community.slug}/activities",
+            json={
+                "title": "清扫",
+                "category": "environment",
+                "starts_at": "2026-12-01T09:00:00",
+                "ends_at": "2026-12-01T11:00:00",
+                "points": 10,
+            },
+        )
+        .json
+    )
+    api.as_(organizer).post(f"/activities/{activity['id']}/publish")
+    client = app.test_client()
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        with client.session_transaction() as session:
+            session["_user_id"] = str(organizer.id)
+        response = client.post(
+            f"/activities/{activity['id']}/attendance", data={"member_id": str(2**70)}
+        )
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+    assert response.status_code == 422
+
+
+def test_every_error_response_in_the_openapi_document_is_problem_json(app, ctx):
+    spec = app.test_client().get("/api/openapi.json").json
+    responses = spec["components"]["responses"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            for status, response in operation["responses"].items():
+                if status != "default" and int(status) < 400:
+                    continue
+                if "$ref" in response:
+                    response = responses[response["$ref"].rsplit("/", 1)[1]]
+                assert list(response["content"]) == ["application/problem+json"], (
+                    method,
+                    path,
+                    status,
+                )
