@@ -29,7 +29,8 @@ def test_award_member_id_is_a_strict_positive_integer(api, make_community, make_
     assert response.status_code == 422, response.json
     assert response.mimetype == "application/problem+json"
     assert "member_id" in response.json["errors"]["json"]
-    assert db.session.scalar(sa.select(sa.func.count(Award.id))) == 0
+    awarded = sa.select(sa.func.count(Award.id)).where(Award.community_id == community.id)
+    assert db.session.scalar(awarded) == 0
 
 
 @pytest.mark.parametrize("points", [10.0, 10.5, "10", 2**64])
