@@ -9,18 +9,17 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import swagger_ui_bundle
-from flask import Flask, current_app, has_request_context, request, send_from_directory, session
-from flask_babel import gettext as _
+from flask import Flask, current_app, g, has_request_context, request, send_from_directory, session
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
-from . import ratelimit
+from . import headers, inputs, logs, metrics, operations, ratelimit
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
-from .problems import Conflict, Problem, handle_problem
+from .problems import Problem, StoredDataConflict, handle_problem
 from .stripe_gateway import register_stripe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_stripe(app)
     register_request_boundary(app)
     register_blueprints(app)
+    operations.init_app(app)
     register_error_handlers(app)
     register_cli(app)
     return app
@@ -49,6 +49,14 @@ def create_app(config: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     app.session_interface = PageSessions()
+    # No SQL parameter (a password hash, a token digest, a name) in any error text.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        "hide_parameters": True,
+    }
+    metrics.init_app(app)
+    logs.init_app(app)
+    headers.init_app(app)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -60,6 +68,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = None
     csrf.init_app(app)
     ratelimit.init_app(app)
+    inputs.init_app(app)
 
 
 def register_services(app: Flask) -> None:
@@ -147,6 +156,7 @@ def register_error_handlers(app: Flask) -> None:
     from .web import render_error, render_problem
 
     def on_problem(error: Problem):
+        g.problem = error.slug  # for the refusals metric
         if wants_problem():
             return handle_problem(error)
         return render_problem(error)
@@ -157,17 +167,21 @@ def register_error_handlers(app: Flask) -> None:
         return render_error(error.code, error.name, error.description)
 
     def on_integrity_error(error: IntegrityError):
+        """The constraint's name is for the log; the client gets a sentence."""
         db.session.rollback()
         constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-        if constraint:
-            detail = _(
-                "The change conflicts with existing data (constraint %(name)s).", name=constraint
-            )
-        else:
-            detail = _("The change conflicts with existing data.")
-        return on_problem(Conflict(detail))
+        app.logger.warning("write refused by the database: constraint %s", constraint)
+        return on_problem(StoredDataConflict())
+
+    def on_data_error(error: DataError | OverflowError):
+        db.session.rollback()
+        return on_problem(inputs.database_refused(error))
 
     app.register_error_handler(Problem, on_problem)
+    app.register_error_handler(DataError, on_data_error)
+    # SQLite refuses an integer past 64 bits, and datetime a year past 9999,
+    # with OverflowError: a page form's number, not a fault.
+    app.register_error_handler(OverflowError, on_data_error)
     app.register_error_handler(HTTPException, on_http_exception)
     app.register_error_handler(IntegrityError, on_integrity_error)
 

@@ -221,6 +221,26 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
 }
 
 
+#: URL objects that are people: a caller who may not act on one is told it does
+#: not exist, as for an id never used, so member ids cannot be enumerated.
+PRIVATE = frozenset({"member_id"})
+
+
+def _unseen(actor: Member, scope: Scope) -> bool:
+    """An object outside the actor's community, or a platform admin's own account
+    (which belongs to no community), for anyone but a platform admin."""
+    if actor.role == Role.PLATFORM_ADMIN:
+        return False
+    return scope.community_id != actor.community_id
+
+
+def _sees_members(actor: Member, scope: Scope) -> bool:
+    """Whether ``actor`` may see this member at all (its own, or by listing them)."""
+    return permits(actor, "member.read", scope) or permits(
+        actor, "member.list", Scope(scope.community_id)
+    )
+
+
 def hidden_from(actor: Member, scope: Scope) -> bool:
     """True for another community's objects: to this actor they do not exist."""
     return (
@@ -269,17 +289,27 @@ def requires(action: str):
                 return view(*args, **kwargs)
             actor = g.actor = current_actor()
             scope = Scope()
+            private = None
             for name in [n for n in kwargs if n in LOADERS]:
                 target, load, scope_of = LOADERS[name]
                 value = kwargs.pop(name)
                 obj = load(value)
-                if obj is None or hidden_from(actor, scope_of(obj)):
+                if obj is None or _unseen(actor, scope_of(obj)):
                     # The same answer either way, so a caller cannot probe
                     # which objects exist in other communities.
                     raise NotInCommunity(_("Nothing with id %(id)s here.", id=value))
                 kwargs[target] = obj
                 scope = scope_of(obj)
-            authorize(actor, action, scope)
+                if name in PRIVATE:
+                    private = value
+            try:
+                authorize(actor, action, scope)
+            except Forbidden:
+                if private is None or _sees_members(actor, scope):
+                    raise
+                # Someone the caller may not see answers exactly as a member that
+                # does not exist: a refusal would confirm the id.
+                raise NotInCommunity(_("Nothing with id %(id)s here.", id=private)) from None
             response = view(*args, **kwargs)
             # A retry answered from the idempotency store wrote nothing new, and a page
             # that only shows the form for an audited action changed nothing.

@@ -135,6 +135,7 @@ def create_member(
         display_name=display_name,
         role=role,
         merchant_id=merchant_id,
+        created_by_id=actor.id if actor is not None else None,
     )
     db.session.add(member)
     db.session.flush()

@@ -31,13 +31,23 @@ def _database_url(instance_path: str) -> str:
     return url
 
 
+def _engine_options() -> dict:
+    """Each gunicorn worker holds its own pool: DB_POOL_SIZE connections kept,
+    DB_MAX_OVERFLOW more at a peak (SQLAlchemy's defaults, 5 and 10, otherwise)."""
+    options = {"pool_pre_ping": False}
+    for variable, option in (("DB_POOL_SIZE", "pool_size"), ("DB_MAX_OVERFLOW", "max_overflow")):
+        if os.environ.get(variable):
+            options[option] = int(os.environ[variable])
+    return options
+
+
 def from_environment(instance_path: str) -> dict:
     database_url = _database_url(instance_path)
     redis_url = os.environ.get("REDIS_URL")
     config = {
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),
@@ -51,6 +61,10 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() == "true",
         "REMEMBER_COOKIE_HTTPONLY": True,
+        #: TLS-terminating proxies in front whose X-Forwarded-* headers to believe.
+        "JIFEN_PROXIES": int(os.environ.get("JIFEN_PROXIES") or 0),
+        #: When set, /metrics asks the scraper for this bearer token.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN"),
     }
     return config
 
@@ -73,8 +87,12 @@ DEFAULTS = {
     #: Idempotency keys and their stored responses live at least this long.
     "IDEMPOTENCY_TTL_HOURS": 24,
     "RATELIMIT_ENABLED": True,
-    #: Sign-in attempts per client address (app.ratelimit).
-    "LOGIN_RATE_LIMIT": "10 per minute",
+    #: Wrong passwords before an account is locked for a while, from anywhere (app.ratelimit).
+    "LOGIN_ACCOUNT_FAILURES": "5 per 15 minutes",
+    #: Failed sign-ins from one client address (a community hall shares one).
+    "LOGIN_ADDRESS_FAILURES": "50 per 15 minutes",
+    #: Unknown coupon codes, bad tokens and bad pay-codes one cashier may enter.
+    "BAD_CODE_LIMIT": "20 per 10 minutes",
     "PAGE_SIZE_DEFAULT": 50,
     "PAGE_SIZE_MAX": 200,
     #: The activity check-in code changes this often; each code is accepted for two windows.

@@ -41,7 +41,7 @@ HEADER_DOC = {
     "in": "header",
     "name": HEADER,
     "required": True,
-    "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"\S"},
     "description": "Unique per request; a retry with the same key and body "
     "replays the first response.",
 }

@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from models import Merchant, Offer, OfferKind
+from models import Member, Merchant, Offer, OfferKind, Role
 
 from .extensions import db
 from .money import points_value
-from .problems import InvalidInput
+from .problems import Forbidden, InvalidInput
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -133,7 +134,29 @@ def _check_terms(offer: Offer) -> None:
         raise InvalidInput(_("The offer's terms do not fit together."), errors={"json": errors})
 
 
-def update_merchant(merchant: Merchant, **fields) -> Merchant:
+#: What a shop's own staff may change: how people find and reach it. Whether it
+#: is a partner at all (``active``), its name and category, its merchant groups
+#: and where it is paid are the fund admins' to decide.
+STAFF_EDITABLE = frozenset({"address", "opening_hours", "phone"})
+
+
+class GovernedByFundAdmins(Forbidden):
+    slug, title = "governed-by-fund-admins", _l("Only fund admins change this")
+    message = _l(
+        "Shop staff may change the address, opening hours and phone; whether the shop "
+        "takes part, its name and category are changed by the community's fund admins."
+    )
+
+
+def update_merchant(merchant: Merchant, *, actor: Member | None = None, **fields) -> Merchant:
+    """Change the shop's profile; ``actor`` None is the system (tests, the demo)."""
+    if actor is not None and actor.role == Role.MERCHANT_STAFF:
+        governed = sorted(set(fields) - STAFF_EDITABLE)
+        if governed:
+            raise GovernedByFundAdmins(
+                _("Shop staff may not change: %(fields)s.", fields=", ".join(governed)),
+                errors={"json": {name: [str(GovernedByFundAdmins.title)] for name in governed}},
+            )
     for name, value in fields.items():
         setattr(merchant, name, value)
     db.session.flush()

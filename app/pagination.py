@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask import current_app
 from flask_babel import gettext as _
 
+from . import fields
 from .extensions import db
 from .problems import InvalidInput
 
@@ -35,7 +36,7 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 class PageArgs(ma.Schema):
     cursor = ma.fields.String(metadata={"description": "next_cursor from the previous page"})
-    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=200))
+    limit = fields.QueryInteger(minimum=1, maximum=200)
 
 
 def page(fetch, args: dict) -> dict:

@@ -65,6 +65,16 @@ class Conflict(Problem):
     status, slug, title = 409, "conflict", _l("Conflict")
 
 
+class StoredDataConflict(Conflict):
+    """The database refused a write that no domain check caught first."""
+
+    slug, title = "conflicts-with-stored-data", _l("Conflicts with stored data")
+    message = _l(
+        "This change conflicts with what is already recorded (perhaps someone else just "
+        "changed it); reload and try again."
+    )
+
+
 class InvalidInput(Problem):
     status, slug, title = 422, "invalid-input", _l("Invalid input")
     message = _l("Please check what you entered.")
@@ -106,6 +116,15 @@ class ProblemApi(Api):
     """flask-smorest's Api, speaking problem+json for every HTTP error."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        """Every error response in the OpenAPI document is problem+json, as served."""
+        default_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = PROBLEM_MIMETYPE
+        try:
+            super()._register_responses()
+        finally:
+            self.DEFAULT_RESPONSE_CONTENT_TYPE = default_type
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}

@@ -122,6 +122,9 @@ class Member(Base):
     locale: Mapped[str | None] = mapped_column(sa.String(8))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Who added this member (NULL for the first platform admin, made from the
+    #: command line): an award's approver may not be an account its requester made.
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"))
 
     community: Mapped[Community | None] = relationship(lazy="joined")
     merchant: Mapped[Merchant | None] = in_community("Member", "Merchant", "merchant_id")

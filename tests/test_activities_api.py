@@ -182,7 +182,7 @@ def test_lists_of_activities_and_attendances(s, clock):
     problem(s.as_resident.get(f"/activities/{done.id}/attendances"), 403)
     mine = s.as_resident.get(f"/members/{s.resident.id}/attendances").json["items"]
     assert [(a["activity"]["title"], a["points_awarded"]) for a in mine] == [("已结束", 50)]
-    problem(s.as_neighbour.get(f"/members/{s.resident.id}/attendances"), 403)
+    problem(s.as_neighbour.get(f"/members/{s.resident.id}/attendances"), 404)
 
 
 def test_another_communitys_activity_is_out_of_reach(s, make_community, make_member, clock):

@@ -126,6 +126,8 @@ def test_failed_writes_leave_no_audit_rows(api, setting, make_community, make_me
     award_id = pending_award(api, setting)
     fund, resident = api.as_(setting.fund), api.as_(setting.resident)
     stranger = api.as_(make_member(make_community(), Role.FUND_ADMIN))
+    # Nothing awarded to them today, so a deduction goes straight to the ledger.
+    penniless = make_member(setting.community)
     before = len(audit_rows())
 
     attempts = [
@@ -154,7 +156,7 @@ def test_failed_writes_leave_no_audit_rows(api, setting, make_community, make_me
             fund,
             "POST",
             f"/communities/{slug}/awards",
-            {"member_id": setting.resident.id, "points": -1, "reason": "扣"},
+            {"member_id": penniless.id, "points": -1, "reason": "扣"},
             409,
         ),
     ]

@@ -46,7 +46,8 @@ ROLES = (
 #: Expected status per role, in the order of ROLES. Placeholders in paths:
 #: {slug} the community, {target} a resident of it, {own} the caller
 #: (the target for anonymous callers), {award} a pending award in it.
-#: 404 in the last two columns: the object lives in another community.
+#: 404 in the last two columns: the object lives in another community; 404 for
+#: someone else's wallet for those who may not list members: they cannot tell one exists.
 #: 404 for merchant_staff and platform_admin on their {own} wallet: they hold none.
 MATRIX = {
     #                                            anon  res  org staff fund plat  o-res o-fund
@@ -58,9 +59,9 @@ MATRIX = {
     ("POST", "/communities/{slug}/merchants"):  (401, 403, 403, 403, 201, 201, 404, 404),
     ("GET", "/communities/{slug}/merchants"):   (401, 200, 200, 200, 200, 200, 404, 404),
     ("GET", "/members/{own}/balance"):          (401, 200, 200, 404, 200, 404, 200, 200),
-    ("GET", "/members/{target}/balance"):       (401, 403, 403, 403, 200, 200, 404, 404),
+    ("GET", "/members/{target}/balance"):       (401, 404, 403, 404, 200, 200, 404, 404),
     ("GET", "/members/{own}/transactions"):     (401, 200, 200, 404, 200, 404, 200, 200),
-    ("GET", "/members/{target}/transactions"):  (401, 403, 403, 403, 200, 200, 404, 404),
+    ("GET", "/members/{target}/transactions"):  (401, 404, 403, 404, 200, 200, 404, 404),
     ("POST", "/communities/{slug}/awards"):     (401, 403, 403, 403, 201, 403, 404, 404),
     ("GET", "/communities/{slug}/awards"):      (401, 403, 403, 403, 200, 200, 404, 404),
     ("POST", "/awards/{award}/approve"):        (401, 403, 403, 403, 200, 403, 404, 404),
@@ -313,7 +314,7 @@ def test_the_requester_cannot_approve_their_own_award_but_a_second_admin_can(api
     before = snapshot()
     own = requester.post(f"/awards/{world.pending.id}/approve", key=True)
     assert own.status_code == 403
-    assert own.json["type"] == "urn:jifen:problem:second-admin-must-decide"
+    assert own.json["type"] == "urn:jifen:problem:second-admin-required"
     assert snapshot() == before
 
     balance_before = api.as_(world.target).get(f"/members/{world.target.id}/balance").json

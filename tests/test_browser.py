@@ -19,6 +19,7 @@ def live_server(tmp_path):
     """
     with app_on(f"sqlite:///{tmp_path}/browser.sqlite") as app:
         with seeding(app) as (community, fund_admin, resident):
+            community.award_approval_threshold = 2000  # both awards of the day post at once
             for points, reason in ((600, "环境卫生整治"), (650, "调解邻里纠纷")):
                 awards.request_award(
                     community, resident, points=points, reason=reason, actor=fund_admin

@@ -199,7 +199,7 @@ def test_residents_cannot_check_in_somebody_else(s, clock):
     problem(refused, 403, "others-by-organizers-only")
     member_code = s.as_neighbour.get(f"/members/{s.neighbour.id}/code").json["code"]
     problem(s.as_resident.post(path, json={"member_code": member_code}), 403)
-    problem(s.as_resident.get(f"/members/{s.neighbour.id}/code"), 403)
+    problem(s.as_resident.get(f"/members/{s.neighbour.id}/code"), 404)
     assert count(Attendance) == 0
 
 

@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
-from support.names import unique
+from support.names import short_name
+from support.site import new_resident
 
-from app import awards, communities, paycodes
+from app import communities, paycodes
 from app.extensions import db
 from models import (
     Award,
@@ -24,7 +25,6 @@ from models import (
     OfferKind,
     PointsRate,
     Redemption,
-    Role,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.pages]
@@ -35,17 +35,7 @@ def member(username: str) -> Member:
 
 
 def resident_with(points: int) -> dict:
-    community = member("fund").community
-    resident = communities.create_member(
-        community,
-        username=unique("r"),
-        password="password-1",
-        display_name="蒋阿姨",
-        role=Role.RESIDENT,
-    )
-    fund = member("fund")
-    awards.request_award(community, resident, points=points, reason="志愿服务", actor=fund)
-    return {"id": resident.id, "username": resident.username}
+    return new_resident("蒋阿姨", points)
 
 
 def count(model, *where) -> int:
@@ -56,7 +46,7 @@ def test_a_new_merchant_with_an_offer_and_a_cashier_who_redeems_there(site, phon
     """The console end to end: a fund admin adds a merchant (a double tap adds it once),
     gives it a 10% offer (a missing percent is refused next to its field) and a cashier;
     the cashier signs in and redeems a resident's pay-code at that merchant."""
-    shop, cashier = unique("早餐店"), unique("cashier")
+    shop, cashier = short_name("早餐店"), short_name("cashier")
     admin = phone("fund")
     admin.get_by_role("navigation", name="主菜单").get_by_text("更多").click()
     admin.get_by_role("link", name="商家", exact=True).click()
@@ -156,7 +146,7 @@ def test_an_award_above_the_threshold_waits_for_a_second_fund_admin(site, phone)
 def test_members_are_added_once_and_refused_with_the_fields_message(site, phone, language, words):
     """Bad input is refused next to its field in the reader's language; a double submit
     adds one member; a fund admin cannot make another fund admin (no such choice)."""
-    username = unique("m")
+    username = short_name("m")
     admin = phone("fund", language)
     admin.goto(site.url + "/admin/members/new")
     assert "fund_admin" not in admin.get_by_label(re.compile("^(身份|Role)$")).evaluate(
@@ -209,7 +199,7 @@ def test_settings_and_a_dated_rate(site, phone):
 def test_a_platform_admin_sets_up_a_community_whose_fund_admin_signs_in(site, phone):
     """Platform admins: a new community with its first fund admin, who signs in to its
     console; deactivating the community stops its members signing in."""
-    slug, username = unique("qj"), unique("zhao")
+    slug, username = short_name("qj"), short_name("zhao")
     platform = phone("admin")
     platform.get_by_role("link", name="添加或管理社区").click()
     platform.get_by_label("社区名称").fill("青江社区")

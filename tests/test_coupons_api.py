@@ -343,7 +343,7 @@ def test_others_see_coupons_without_token_or_code(api, fund, issued, make_member
     assert as_admin["points_remaining"] == 100
     platform = api.as_(make_member(None, Role.PLATFORM_ADMIN))
     assert platform.get(f"/coupons/{coupon.id}").json["token"] is None
-    problem(api.as_(neighbour).get(f"/members/{resident.id}/coupons"), 403)
+    problem(api.as_(neighbour).get(f"/members/{resident.id}/coupons"), 404)
     problem(api.as_(neighbour).get(f"/coupons/{coupon.id}"), 403)
     for kind in ("png", "svg"):
         problem(fund.get(f"/coupons/{coupon.id}/qr.{kind}"), 403)
@@ -558,8 +558,8 @@ def test_nobody_else_sees_a_pay_code(api, fund, community, make_member, make_com
     resident = make_member(community)
     path = f"/members/{resident.id}/pay-code"
     problem(fund.get(path), 403)
-    problem(api.as_(make_member(community)).get(path), 403)
-    problem(api.as_(make_member(community)).post(f"{path}/reset"), 403)
+    problem(api.as_(make_member(community)).get(path), 404)
+    problem(api.as_(make_member(community)).post(f"{path}/reset"), 404)
     problem(api.as_(make_member(make_community())).get(path), 404)
     problem(api.as_(make_member(None, Role.PLATFORM_ADMIN)).get(path), 403)
     staff = make_member(community, Role.MERCHANT_STAFF)

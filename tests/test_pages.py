@@ -294,5 +294,5 @@ def test_login_posts_are_rate_limited(rate_limited_client, resident):
     page = response.get_data(as_text=True)
     assert response.status_code == 429
     assert "<h1>尝试次数过多</h1>" in page
-    assert "这个网络的登录尝试次数过多。" in page
+    assert "这个账户的密码错误次数过多。请稍候再试。" in page
     assert rate_limited_client.get("/home").status_code == 302

@@ -8,10 +8,11 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 from support.browser import PHONE, write_y4m
-from support.names import unique
+from support.names import short_name
 from support.page_checks import CONTRAST, LINES
+from support.site import new_resident
 
-from app import activities, awards, checkin_codes, communities, paycodes, redemptions
+from app import activities, checkin_codes, paycodes, redemptions
 from app import attendance as attending
 from app.extensions import db
 from models import (
@@ -23,7 +24,6 @@ from models import (
     Coupon,
     Member,
     Merchant,
-    Role,
     utcnow,
 )
 
@@ -32,24 +32,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.pages]
 
 def member(username: str) -> Member:
     return db.session.execute(sa.select(Member).where(Member.username == username)).scalar_one()
-
-
-def new_resident(name: str, points: int = 0) -> dict:
-    """A resident of the demo community holding ``points``, with the ids a test needs
-    after the commit (its own pay-codes: no other test spends them)."""
-    community = member("fund").community
-    resident = communities.create_member(
-        community,
-        username=unique("r"),
-        password="password-1",
-        display_name=name,
-        role=Role.RESIDENT,
-    )
-    if points:
-        awards.request_award(
-            community, resident, points=points, reason="志愿服务", actor=member("fund")
-        )
-    return {"id": resident.id, "username": resident.username}
 
 
 def pay_code_of(member_id: int) -> str:
@@ -179,7 +161,7 @@ def test_the_monthly_cap_shows_before_points_are_promised_and_awarded(site, phon
     points are promised, the list shows the capped amount per attendance, and finalizing
     is a confirm step listing what each person will get: exactly what is then awarded."""
     fresh = site.run(lambda: new_resident("钱阿姨"))
-    activity_id = site.run(lambda: under_way(unique("清扫") + "活动"))
+    activity_id = site.run(lambda: under_way(short_name("清扫") + "活动"))
     capped_id = site.read(lambda: member("resident").id)  # 王秀兰 met the cap this month
     site.run(lambda: check_in(activity_id, capped_id))
     site.run(lambda: check_in(activity_id, fresh["id"]))
@@ -307,7 +289,7 @@ def test_the_organizer_checks_a_resident_in_with_the_camera(site, camera_phone, 
     """Defect 7: the attendance page took a member code only from a handheld scanner or
     typing. It now scans with the phone's camera, through the till's one decoder."""
     fresh = site.run(lambda: new_resident("孙大爷"))
-    activity_id = site.run(lambda: under_way(unique("巡逻") + "活动"))
+    activity_id = site.run(lambda: under_way(short_name("巡逻") + "活动"))
     payload = site.read(lambda: checkin_codes.member_code(db.session.get(Member, fresh["id"])))
     video = tmp_path / "member.y4m"
     write_y4m(video, payload)
@@ -354,7 +336,8 @@ def test_the_phone_layout_keeps_words_whole(site, phone, language):
     page.goto(site.url + "/activities")
     for card in page.locator(".activity-card").all()[:4]:
         assert lines_of(card.locator(".where"))["broken"] == []
-        assert lines_of(card.locator(".when time"))["lines"] == 1
+        for moment in card.locator(".when time").all():
+            assert lines_of(moment)["lines"] == 1
 
     till = phone("cashier", language)
     till.goto(site.url + "/pos")
@@ -408,7 +391,7 @@ def test_each_role_sees_its_own_work_first(site, phone):
     fixed-points activity asked for check-out, the cashier's home showed no sales and the
     platform admin's home was a dead end."""
     fresh = site.run(lambda: new_resident("周奶奶"))
-    activity_id = site.run(lambda: under_way(unique("义诊") + "活动"))
+    activity_id = site.run(lambda: under_way(short_name("义诊") + "活动"))
     site.run(lambda: check_in(activity_id, fresh["id"]))
     payer = site.run(lambda: new_resident("褚阿姨", points=100))
     site.run(lambda: sale(payer["id"], 20))

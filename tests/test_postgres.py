@@ -8,7 +8,6 @@ or dropped.
 import json
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import timedelta
 
 import psycopg
@@ -16,12 +15,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from support.books import balance_of, postings_of, transaction_count
-from support.concurrency import concurrently, invoke_reconcile, new_member, post
+from support.concurrency import (
+    award_request,
+    concurrently,
+    invoke_reconcile,
+    new_community,
+)
 from support.ledger_sql import raw_entry, raw_transaction
 from support.names import unique
 from support.problems import PROBLEM
 
-from app import auth, awards, communities, ledger
+from app import ledger
 from app.extensions import db
 from app.reconciliation import reconcile
 from models import (
@@ -29,52 +33,15 @@ from models import (
     AccountKind,
     Award,
     AwardStatus,
-    Community,
     Fund,
     IdempotencyKey,
     LedgerEntry,
     LedgerTransaction,
-    Role,
     TransactionKind,
     utcnow,
 )
 
 pytestmark = pytest.mark.postgres
-
-
-@dataclass
-class Setup:
-    community: Community
-    admin: object
-    resident: object
-    token: str
-
-    @property
-    def slug(self):
-        return self.community.slug
-
-    def account(self, kind, **owner):
-        return ledger.ensure_account(self.community.id, kind, **owner)
-
-    @property
-    def wallet(self):
-        return self.account(AccountKind.WALLET, member_id=self.resident.id)
-
-
-def new_community(points=0) -> Setup:
-    """A community of the test's own: a fund admin, a resident holding ``points``; committed.
-
-    Awards post at once (the approval threshold is out of reach).
-    """
-    community = communities.create_community(unique("pg"), "并发测试社区")
-    community.award_approval_threshold = 1_000_000
-    admin = new_member(community, Role.FUND_ADMIN)
-    resident = new_member(community, Role.RESIDENT)
-    if points:
-        awards.request_award(community, resident, points=points, reason="起始积分", actor=admin)
-    token, _ = auth.issue_token(admin)
-    db.session.commit()
-    return Setup(community, admin, resident, token)
 
 
 def unit_totals(community_id) -> dict[str, int]:
@@ -188,12 +155,6 @@ def test_a_transaction_posted_through_the_ledger_commits(pg):
 
 # ---------------------------------------------------------------------------
 # concurrency through the HTTP API
-
-
-def award_request(setup, points, key):
-    path = f"/api/v1/communities/{setup.slug}/awards"
-    body = {"member_id": setup.resident.id, "points": points, "reason": "并发扣减"}
-    return post(path, body, setup.token, key)
 
 
 def test_concurrent_deductions_never_overdraw_the_wallet(pg):

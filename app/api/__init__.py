@@ -18,6 +18,7 @@ from . import (
     settlement,
     wallets,
 )
+from .openapi import ProblemResponses
 
 BLUEPRINTS = (
     auth.blp,
@@ -49,7 +50,7 @@ def register_api(app: Flask) -> None:
             },
         },
     )
-    api.init_app(app)
+    api.init_app(app, spec_kwargs={"extra_plugins": [ProblemResponses()]})
     for blp in BLUEPRINTS:
         csrf.exempt(blp)
         api.register_blueprint(blp)

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from models import Account, AccountKind, Coupon, Member, Merchant, Offer, OfferKind
 
-from .. import communities, coupons, ledger, offers, paycodes, sql
+from .. import communities, coupons, ledger, offers, paycodes, ratelimit, sql
 from ..extensions import db
 from ..problems import Conflict, Forbidden, InvalidInput
 
@@ -182,12 +182,15 @@ def quote(
     asked = None if offer_id is None else db.session.get(Offer, offer_id)
     offer = check_offer(merchant, offer_id, asked)
     coupon = member = None
-    if pay_code is not None:
-        consume = paycodes.consume_pay_code if _redeeming else paycodes.verify_pay_code
-        member = consume(pay_code, merchant.community)
+    with ratelimit.watching_codes(cashier.id):
+        if pay_code is not None:
+            consume = paycodes.consume_pay_code if _redeeming else paycodes.verify_pay_code
+            member = consume(pay_code, merchant.community)
+        else:
+            coupon = _coupon(merchant, token=token, code=code, lock=_redeeming)
+    if member is not None:
         available = wallet(member, lock=_redeeming).balance
     else:
-        coupon = _coupon(merchant, token=token, code=code, lock=_redeeming)
         available = coupon.points_remaining
     rate = communities.points_per_yuan_on(merchant.community)
     result = offers.split(bill_fen, points_available=available, points_per_yuan=rate, offer=offer)

@@ -10,6 +10,7 @@ import marshmallow as ma
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from .. import fields
 from ..coupon_tokens import CODE_ALPHABET, CODE_LENGTH, normalize_code
 from ..problems import InvalidInput
 
@@ -40,10 +41,9 @@ class RedemptionIn(ma.Schema):
     pay_code = ma.fields.String(
         validate=ma.validate.Length(min=1, max=40), metadata={"description": "resident's 付款码"}
     )
-    bill_fen = ma.fields.Integer(required=True, strict=True)
-    offer_id = ma.fields.Integer(strict=True, allow_none=True)
-    merchant_id = ma.fields.Integer(
-        strict=True,
+    bill_fen = fields.Integer(required=True)
+    offer_id = fields.Id(allow_none=True)
+    merchant_id = fields.Id(
         allow_none=True,
         metadata={"description": "optional; must be the cashier's own merchant"},
     )

@@ -61,7 +61,7 @@ from models import (
     Role,
 )
 
-from .. import auth, authz, communities, coupons, offers
+from .. import auth, authz, communities, coupons, offers, ratelimit
 from ..coupon_tokens import normalize_code, read_token
 from ..extensions import db
 from ..problems import Problem
@@ -203,6 +203,8 @@ class Till:
             ).fetchone()
             if seen is None or not hmac.compare_digest(seen.digest, digest):
                 return None
+            if ratelimit.codes_locked(seen.cashier_id):
+                return None  # the locking path says why
             if by == "code" and not (
                 seen.coupon_code is not None
                 and hmac.compare_digest(seen.coupon_code, coupon["code"])

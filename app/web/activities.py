@@ -139,12 +139,18 @@ def local_clock(moment) -> str:
     return format_datetime(moment, "HH:mm")
 
 
-@blp.app_template_filter("time_range")
-def time_range(activity: Activity) -> str:
-    """``2026-11-21 09:00 – 11:30``, with the end's date only when it is another day."""
+@blp.app_template_filter("time_range_ends")
+def time_range_ends(activity: Activity) -> tuple[str, str]:
+    """``("2026-11-21 09:00", "11:30")``: the end's date only when it is another day."""
     start, end = (t.astimezone(LOCAL_TZ) for t in (activity.starts_at, activity.ends_at))
     end_format = "HH:mm" if start.date() == end.date() else "yyyy-MM-dd HH:mm"
-    return f"{format_datetime(start, 'yyyy-MM-dd HH:mm')} – {format_datetime(end, end_format)}"
+    return format_datetime(start, "yyyy-MM-dd HH:mm"), format_datetime(end, end_format)
+
+
+@blp.app_template_filter("time_range")
+def time_range(activity: Activity) -> str:
+    """``2026-11-21 09:00 – 11:30``."""
+    return " – ".join(time_range_ends(activity))
 
 
 def _actor() -> Member:

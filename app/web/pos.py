@@ -30,6 +30,7 @@ from ..extensions import db
 from ..idempotency import idempotent
 from ..money import format_fen
 from ..problems import NotFound, Problem, handle_problem
+from ..ratelimit import TooManyRequests
 from ..redemptions import requests
 from . import blp
 from .coupons import grouped
@@ -50,7 +51,9 @@ def json_problems(view):
             return view(*args, **kwargs)
         except Problem as error:
             response = handle_problem(error)
-            body = {**json.loads(response.get_data()), "message": error.shown}
+            # A limit says what to do and how long to wait; any other refusal, what it is.
+            message = error.detail if isinstance(error, TooManyRequests) else error.shown
+            body = {**json.loads(response.get_data()), "message": str(message)}
             response.set_data(json.dumps(body, ensure_ascii=False))
             return response
 

@@ -2,15 +2,23 @@
 
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from models import Award, AwardStatus, Coupon, Member, Merchant, Role
 
-from .. import activities, auth, communities, coupons, earnings, offers, redemptions, wallets
+from .. import (
+    activities,
+    auth,
+    communities,
+    coupons,
+    earnings,
+    offers,
+    ratelimit,
+    redemptions,
+    wallets,
+)
 from ..communities import wallet_of
 from ..extensions import db
-from ..ratelimit import rate_limited
 from . import blp
 from .activities import organizer_groups
 from .forms import LoginForm
@@ -40,11 +48,6 @@ def index():
 
 
 @blp.route("/login", methods=["GET", "POST"])
-@rate_limited(
-    "LOGIN_RATE_LIMIT",
-    methods=frozenset({"POST"}),
-    message=lambda: _("Too many sign-in attempts came from this network."),
-)
 def login():
     next_path = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
@@ -52,10 +55,14 @@ def login():
     form = LoginForm()
     failed = False
     if form.validate_on_submit():
-        member = auth.authenticate(form.username.data, form.password.data)
+        username = form.username.data
+        ratelimit.check_sign_in(username)
+        member = auth.authenticate(username, form.password.data)
         if member is not None:
+            ratelimit.sign_in_succeeded(username)
             login_user(member)
             return redirect(next_path or url_for("web.home"))
+        ratelimit.sign_in_failed(username)
         failed = True
     return render_template("login.html", form=form, next_path=next_path, failed=failed)
 

@@ -41,5 +41,5 @@ def login_limited(database_url: str, limit: str, storage: str = "memory://"):
         database_url,
         RATELIMIT_ENABLED=True,
         RATELIMIT_STORAGE_URI=storage,
-        LOGIN_RATE_LIMIT=limit,
+        LOGIN_ACCOUNT_FAILURES=limit,
     )

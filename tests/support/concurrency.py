@@ -1,14 +1,15 @@
 """Real concurrency on PostgreSQL: requests released at once from threads, each with a
 client of its own, against an app whose commits are real (``committing_app``); and
-members committed under unique names for such tests."""
+members and communities committed under unique names for such tests."""
 
 import secrets
 import threading
 import uuid
 from dataclasses import dataclass
 
-from app import communities
-from models import Role
+from app import auth, awards, communities, ledger
+from app.extensions import db
+from models import AccountKind, Community, Role
 from support.names import unique
 
 
@@ -77,3 +78,44 @@ def new_member(community, role=Role.RESIDENT, **fields):
 def invoke_reconcile(app, slug):
     """``flask reconcile --community slug``."""
     return app.test_cli_runner().invoke(args=["reconcile", "--community", slug])
+
+
+@dataclass
+class Setup:
+    community: Community
+    admin: object
+    resident: object
+    token: str
+
+    @property
+    def slug(self):
+        return self.community.slug
+
+    def account(self, kind, **owner):
+        return ledger.ensure_account(self.community.id, kind, **owner)
+
+    @property
+    def wallet(self):
+        return self.account(AccountKind.WALLET, member_id=self.resident.id)
+
+
+def new_community(points=0) -> Setup:
+    """A community of the test's own: a fund admin, a resident holding ``points``; committed.
+
+    Awards post at once (the approval threshold is out of reach).
+    """
+    community = communities.create_community(unique("pg"), "并发测试社区")
+    community.award_approval_threshold = 1_000_000
+    admin = new_member(community, Role.FUND_ADMIN)
+    resident = new_member(community, Role.RESIDENT)
+    if points:
+        awards.request_award(community, resident, points=points, reason="起始积分", actor=admin)
+    token, _ = auth.issue_token(admin)
+    db.session.commit()
+    return Setup(community, admin, resident, token)
+
+
+def award_request(setup, points, key):
+    path = f"/api/v1/communities/{setup.slug}/awards"
+    body = {"member_id": setup.resident.id, "points": points, "reason": "并发扣减"}
+    return post(path, body, setup.token, key)

@@ -15,16 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from app import create_app, demo
+from app import awards, communities, create_app, demo
 from app.extensions import db
+from models import AwardStatus, Member, Role
 
 from .apps import TEST_CONFIG
 from .browser import CHROMIUM, CHROMIUM_ARGS, LOCALES, PHONE, serving
 from .browser import sign_in as sign_in_as
+from .names import short_name
 
 #: Every demo account's password.
 PASSWORD = demo.PASSWORD
@@ -146,3 +149,29 @@ def camera_phone(playwright):
     yield open_phone
     for browser in browsers:
         browser.close()
+
+
+def demo_member(username: str) -> Member:
+    """A demo account, in the site's app context."""
+    return db.session.execute(sa.select(Member).where(Member.username == username)).scalar_one()
+
+
+def new_resident(name: str, points: int = 0) -> dict:
+    """A resident of the demo community holding ``points`` (awarded by ``fund``, and
+    approved by ``fund2`` when the award needs a second admin), with the ids a test
+    needs after the commit."""
+    fund = demo_member("fund")
+    resident = communities.create_member(
+        fund.community,
+        username=short_name("r"),
+        password="password-1",
+        display_name=name,
+        role=Role.RESIDENT,
+    )
+    if points:
+        award = awards.request_award(
+            fund.community, resident, points=points, reason="志愿服务", actor=fund
+        )
+        if award.status == AwardStatus.PENDING:
+            awards.decide_award(award, approve=True, actor=demo_member("fund2"))
+    return {"id": resident.id, "username": resident.username}

@@ -49,6 +49,8 @@ import contextlib
 import hashlib
 import hmac
 import json
+import secrets
+import string
 import threading
 import time
 import urllib.request
@@ -58,13 +60,13 @@ from dataclasses import dataclass
 
 import stripe
 from aiohttp import web
+from localstripe import resources as localstripe_resources
 from localstripe.errors import UserError
 from localstripe.resources import (
     Event,
     List,
     PaymentIntent,
     StripeObject,
-    random_id,
     store,
     try_convert_to_int,
 )
@@ -203,7 +205,7 @@ class Transfer(StripeObject):
         self.description = description
         self.transfer_group = transfer_group
         self.amount_reversed = 0
-        self.balance_transaction = "txn_" + random_id(24)
+        self.balance_transaction = "txn_" + _random_id(24)
         schedule_webhook(Event("transfer.created", self))
 
     @property
@@ -432,6 +434,11 @@ async def fee_middleware(request, handler):
 _installed = False
 
 
+def _random_id(length: int) -> str:
+    """An id suffix as Stripe's: letters and digits, from the system's randomness."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
 def _install() -> None:
     """Add the routes and middleware, once: localstripe's router freezes when it starts."""
     global _installed
@@ -440,6 +447,9 @@ def _install() -> None:
     _installed = True
     # Every process that imports localstripe would otherwise share /tmp/localstripe.pickle.
     store.dump_to_disk = lambda: None
+    # Its ids come from the global ``random``, which Hypothesis reseeds for every example:
+    # the same ids again, and a 409 for an object that "already exists".
+    localstripe_resources.random_id = _random_id
     app = localstripe_server.app
     app.middlewares.append(idempotency_middleware)
     app.middlewares.append(fee_middleware)
@@ -579,7 +589,7 @@ class StripeFake:
         localstripe keeps webhooks until the process ends, and a delivery may be
         walking them: after the block this one listens to no event type.
         """
-        webhook_id = "live-" + random_id(8)
+        webhook_id = "live-" + _random_id(8)
         self.register_webhook(webhook_id, url)
         try:
             yield
@@ -753,7 +763,7 @@ class StripeFake:
             "api_version": EVENT_API_VERSION,
             "created": created,
             "data": {"object": data_object},
-            "id": event_id or "evt_" + random_id(14),
+            "id": event_id or "evt_" + _random_id(14),
             "livemode": False,
             "object": "event",
             "type": type,

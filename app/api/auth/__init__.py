@@ -2,12 +2,11 @@
 
 from flask_babel import gettext as _
 
-from ... import auth, wallets
+from ... import auth, ratelimit, wallets
 from ...authz import requires
 from ...communities import wallet_of
 from ...extensions import db
 from ...problems import Unauthorized
-from ...ratelimit import rate_limited
 from ..blueprint import Blueprint
 from .schemas import MeSchema, TokenRequest, TokenResponse
 
@@ -15,15 +14,18 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in and
 
 
 @blp.route("/auth/token", methods=["POST"])
-@rate_limited("LOGIN_RATE_LIMIT")
 @blp.arguments(TokenRequest)
 @blp.response(201, TokenResponse)
 @blp.doc(security=[])
 def create_token(credentials):
     """Exchange a username and password for a bearer token."""
-    member = auth.authenticate(credentials["username"], credentials["password"])
+    username = credentials["username"]
+    ratelimit.check_sign_in(username)
+    member = auth.authenticate(username, credentials["password"])
     if member is None:
+        ratelimit.sign_in_failed(username)
         raise Unauthorized(_("Unknown username or wrong password."))
+    ratelimit.sign_in_succeeded(username)
     secret, token = auth.issue_token(member)
     db.session.flush()
     return {"token": secret, "expires_at": token.expires_at, "user": member}

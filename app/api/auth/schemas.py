@@ -2,6 +2,8 @@ import marshmallow as ma
 
 from models import Role
 
+from ... import fields
+
 
 class TokenRequest(ma.Schema):
     username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
@@ -11,25 +13,25 @@ class TokenRequest(ma.Schema):
 
 
 class CommunityRef(ma.Schema):
-    id = ma.fields.Integer()
+    id = fields.Integer()
     slug = ma.fields.String()
     name = ma.fields.String()
-    points_per_yuan = ma.fields.Integer()
+    points_per_yuan = fields.Integer()
 
 
 class WalletRef(ma.Schema):
-    points = ma.fields.Integer()
-    value_fen = ma.fields.Integer()
+    points = fields.Integer()
+    value_fen = fields.Integer()
 
 
 class UserSchema(ma.Schema):
-    id = ma.fields.Integer()
+    id = fields.Integer()
     username = ma.fields.String()
     display_name = ma.fields.String()
     role = ma.fields.Enum(Role, by_value=True)
     roles = ma.fields.Method("_roles")
-    community_id = ma.fields.Integer(allow_none=True)
-    merchant_id = ma.fields.Integer(allow_none=True)
+    community_id = fields.Integer(allow_none=True)
+    merchant_id = fields.Integer(allow_none=True)
 
     def _roles(self, obj):
         return [Role(ma.utils.get_value(obj, "role")).value]
@@ -38,7 +40,7 @@ class UserSchema(ma.Schema):
 class TokenResponse(ma.Schema):
     token = ma.fields.String()
     token_type = ma.fields.Constant("Bearer")
-    expires_at = ma.fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
     user = ma.fields.Nested(UserSchema)
 
 

@@ -2,6 +2,8 @@ import marshmallow as ma
 
 from models import Role
 
+from ... import fields
+
 SLUG = ma.validate.Regexp(
     r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$", error="Lowercase letters, digits and '-'."
 )
@@ -10,18 +12,18 @@ SLUG = ma.validate.Regexp(
 class CommunityIn(ma.Schema):
     slug = ma.fields.String(required=True, validate=SLUG)
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
-    points_per_yuan = ma.fields.Integer(
+    points_per_yuan = fields.Integer(
         load_default=50, validate=ma.validate.Range(min=1, max=1_000_000)
     )
 
 
 class CommunityOut(ma.Schema):
-    id = ma.fields.Integer()
+    id = fields.Integer()
     slug = ma.fields.String()
     name = ma.fields.String()
-    points_per_yuan = ma.fields.Integer()
-    award_approval_threshold = ma.fields.Integer()
-    created_at = ma.fields.AwareDateTime()
+    points_per_yuan = fields.Integer()
+    award_approval_threshold = fields.Integer()
+    created_at = fields.AwareDateTime()
 
 
 class MemberIn(ma.Schema):
@@ -37,23 +39,23 @@ class MemberIn(ma.Schema):
     )
     display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     role = ma.fields.Enum(Role, by_value=True, required=True)
-    merchant_id = ma.fields.Integer(load_default=None, allow_none=True)
+    merchant_id = fields.Id(load_default=None, allow_none=True)
 
 
 class MemberOut(ma.Schema):
-    id = ma.fields.Integer()
-    community_id = ma.fields.Integer(allow_none=True)
+    id = fields.Integer()
+    community_id = fields.Integer(allow_none=True)
     username = ma.fields.String()
     display_name = ma.fields.String()
     role = ma.fields.Enum(Role, by_value=True)
-    merchant_id = ma.fields.Integer(allow_none=True)
+    merchant_id = fields.Integer(allow_none=True)
     active = ma.fields.Boolean()
-    created_at = ma.fields.AwareDateTime()
+    created_at = fields.AwareDateTime()
 
 
 class MemberListArgs(ma.Schema):
     cursor = ma.fields.String()
-    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=200))
+    limit = fields.QueryInteger(minimum=1, maximum=200)
     role = ma.fields.Enum(Role, by_value=True)
 
 
@@ -66,12 +68,12 @@ class MerchantIn(ma.Schema):
 
 
 class MerchantOut(ma.Schema):
-    id = ma.fields.Integer()
-    community_id = ma.fields.Integer()
+    id = fields.Integer()
+    community_id = fields.Integer()
     name = ma.fields.String()
     category = ma.fields.String()
     address = ma.fields.String()
     opening_hours = ma.fields.String()
     phone = ma.fields.String()
     active = ma.fields.Boolean()
-    created_at = ma.fields.AwareDateTime()
+    created_at = fields.AwareDateTime()

@@ -7,7 +7,7 @@ from flask import Response, g, request
 
 from models import Coupon, Role
 
-from ... import coupon_tokens, coupons, qr, signing
+from ... import coupon_tokens, coupons, qr, ratelimit, signing
 from ...authz import requires
 from ...idempotency import idempotent
 from ...pagination import newest_first, page, page_schema
@@ -127,10 +127,11 @@ def verify(data, community):
     """Check a scanned token or typed code: a usable coupon of this community, or
     a problem naming why not (tampered, unknown key, expired, revoked, used up,
     another community's). Changes nothing."""
-    if "token" in data:
-        coupon = coupons.verify_coupon(data["token"], community)
-    else:
-        coupon = coupons.coupon_by_code(data["code"], community)
+    with ratelimit.watching_codes(g.actor.id):
+        if "token" in data:
+            coupon = coupons.verify_coupon(data["token"], community)
+        else:
+            coupon = coupons.coupon_by_code(data["code"], community)
     valid_here = None
     if g.actor.role == Role.MERCHANT_STAFF:
         valid_here = coupons.coupon_valid_at(coupon, g.actor.merchant)

@@ -2,12 +2,14 @@ import marshmallow as ma
 
 from models import CouponStatus
 
+from ... import fields
+
 
 class CouponOut(ma.Schema):
-    id = ma.fields.Integer()
-    community_id = ma.fields.Integer()
-    member_id = ma.fields.Integer()
-    rule_id = ma.fields.Integer()
+    id = fields.Integer()
+    community_id = fields.Integer()
+    member_id = fields.Integer()
+    rule_id = fields.Integer()
     rule_name = ma.fields.String()
     period = ma.fields.String()
     token = ma.fields.String(
@@ -17,23 +19,23 @@ class CouponOut(ma.Schema):
     code = ma.fields.String(
         allow_none=True, metadata={"description": "short code for typing; only for the holder"}
     )
-    points = ma.fields.Integer(metadata={"description": "points issued"})
-    points_remaining = ma.fields.Integer()
+    points = fields.Integer(metadata={"description": "points issued"})
+    points_remaining = fields.Integer()
     status = ma.fields.Enum(CouponStatus, by_value=True)
-    merchant_group_id = ma.fields.Integer(
+    merchant_group_id = fields.Integer(
         allow_none=True, metadata={"description": "null: valid at every partner merchant"}
     )
     merchant_group = ma.fields.String(allow_none=True)
-    issued_at = ma.fields.AwareDateTime()
-    expires_at = ma.fields.AwareDateTime(
+    issued_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime(
         metadata={"description": "the first moment the coupon is no longer valid"}
     )
-    closed_at = ma.fields.AwareDateTime(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
 
 
 class CouponListArgs(ma.Schema):
     cursor = ma.fields.String()
-    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=200))
+    limit = fields.QueryInteger(minimum=1, maximum=200)
     status = ma.fields.Enum(CouponStatus, by_value=True)
 
 

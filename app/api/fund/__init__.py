@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask import current_app, g, request
+from flask_babel import gettext as _
 
 from models import Donation, DonationRefund, IncomeEntry
 
@@ -27,6 +28,15 @@ from .schemas import (
     RefundOut,
     ReversalIn,
 )
+
+#: Stripe signs every event it sends; the webhook takes no bearer token.
+STRIPE_SIGNATURE = {
+    "in": "header",
+    "name": "Stripe-Signature",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 2000},
+    "description": "t=<timestamp>,v1=<HMAC-SHA256 of the payload with the endpoint secret>",
+}
 
 blp = Blueprint("fund", __name__, url_prefix="/api/v1", description="The fund and Stripe")
 
@@ -98,11 +108,12 @@ def get_donation(donation):
 @blp.route("/donations/by-payment-intent/<payment_intent_id>", methods=["GET"])
 @requires("donation.status")
 @blp.response(200, DonationStatusOut)
+@blp.doc(security=[])
 def donation_status(payment_intent_id):
     """A donation's status by its PaymentIntent, for the donation page to poll (no sign-in)."""
     donation = fund.donation_by_payment_intent(payment_intent_id)
     if donation is None:
-        raise NotFound(f"No donation for {payment_intent_id!r}.")
+        raise NotFound(_("No donation for %(id)s.", id=payment_intent_id))
     return donation
 
 
@@ -136,6 +147,7 @@ def list_refunds(args, community):
 @blp.route("/stripe/webhook", methods=["POST"])
 @requires("stripe.webhook")
 @blp.response(200, EventReceiptOut)
+@blp.doc(security=[], parameters=[STRIPE_SIGNATURE])
 def stripe_webhook():
     """Stripe's events, verified with ``Stripe-Signature`` before anything is read or stored.
 

@@ -1,6 +1,7 @@
 """Partner merchants' profiles and their offers (公益 / 低偿 / 折扣)."""
 
 import sqlalchemy as sa
+from flask import g
 
 from models import Offer
 
@@ -28,7 +29,7 @@ def get_merchant(merchant):
 @blp.response(200, MerchantOut)
 def update_merchant(data, merchant):
     """Update the profile: address, opening hours, phone, or retire the merchant."""
-    return offers.update_merchant(merchant, **data)
+    return offers.update_merchant(merchant, actor=g.actor, **data)
 
 
 @blp.route("/merchants/<int:merchant_id>/offers", methods=["POST"])

@@ -2,6 +2,7 @@ import marshmallow as ma
 
 from models import OfferKind
 
+from ... import fields
 from ...offers import is_current
 from ..communities.schemas import MerchantOut
 
@@ -19,17 +20,13 @@ class OfferIn(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(validate=ma.validate.Length(max=1000))
     kind = ma.fields.Enum(OfferKind, by_value=True, required=True)
-    discount_percent = ma.fields.Integer(
-        strict=True, allow_none=True, validate=ma.validate.Range(min=1, max=100)
+    discount_percent = fields.Integer(allow_none=True, validate=ma.validate.Range(min=1, max=100))
+    price_fen = fields.Integer(allow_none=True, validate=ma.validate.Range(min=0, max=10**10))
+    max_points_per_bill = fields.Integer(
+        allow_none=True, validate=ma.validate.Range(min=1, max=10**9)
     )
-    price_fen = ma.fields.Integer(
-        strict=True, allow_none=True, validate=ma.validate.Range(min=0, max=10**10)
-    )
-    max_points_per_bill = ma.fields.Integer(
-        strict=True, allow_none=True, validate=ma.validate.Range(min=1, max=10**9)
-    )
-    active_from = ma.fields.Date(allow_none=True)
-    active_until = ma.fields.Date(allow_none=True)
+    active_from = fields.Date(allow_none=True)
+    active_until = fields.Date(allow_none=True)
 
 
 class OfferPatch(OfferIn):
@@ -39,17 +36,17 @@ class OfferPatch(OfferIn):
 
 
 class OfferOut(ma.Schema):
-    id = ma.fields.Integer()
-    community_id = ma.fields.Integer()
-    merchant_id = ma.fields.Integer()
+    id = fields.Integer()
+    community_id = fields.Integer()
+    merchant_id = fields.Integer()
     title = ma.fields.String()
     description = ma.fields.String()
     kind = ma.fields.Enum(OfferKind, by_value=True)
-    discount_percent = ma.fields.Integer(allow_none=True)
-    price_fen = ma.fields.Integer(allow_none=True)
-    max_points_per_bill = ma.fields.Integer(allow_none=True)
-    active_from = ma.fields.Date(allow_none=True)
-    active_until = ma.fields.Date(allow_none=True)
+    discount_percent = fields.Integer(allow_none=True)
+    price_fen = fields.Integer(allow_none=True)
+    max_points_per_bill = fields.Integer(allow_none=True)
+    active_from = fields.Date(allow_none=True)
+    active_until = fields.Date(allow_none=True)
     active = ma.fields.Boolean()
     current = ma.fields.Method("_current", metadata={"description": "applies today"})
 

@@ -2,7 +2,7 @@ import marshmallow as ma
 
 from models import PayoutMethod, PayoutStatus, StatementStatus
 
-from ... import payouts
+from ... import fields, payouts
 from ...pagination import PageArgs
 from ..communities.schemas import MerchantOut
 
@@ -14,11 +14,11 @@ class SettlementIn(ma.Schema):
 
 
 class PayoutOut(ma.Schema):
-    id = ma.fields.Integer()
-    number = ma.fields.Integer(metadata={"description": "1 for the first attempt, then 2..."})
+    id = fields.Integer()
+    number = fields.Integer(metadata={"description": "1 for the first attempt, then 2..."})
     method = ma.fields.Enum(PayoutMethod, by_value=True)
     status = ma.fields.Enum(PayoutStatus, by_value=True)
-    amount_fen = ma.fields.Integer()
+    amount_fen = fields.Integer()
     destination = ma.fields.String(
         allow_none=True, metadata={"description": "Stripe connected account"}
     )
@@ -26,35 +26,35 @@ class PayoutOut(ma.Schema):
     bank_reference = ma.fields.String(allow_none=True)
     error = ma.fields.String(allow_none=True, metadata={"description": "Stripe's refusal"})
     return_reason = ma.fields.String(allow_none=True)
-    created_by_id = ma.fields.Integer(allow_none=True)
-    created_at = ma.fields.AwareDateTime()
-    completed_at = ma.fields.AwareDateTime(allow_none=True)
-    returned_at = ma.fields.AwareDateTime(allow_none=True)
+    created_by_id = fields.Integer(allow_none=True)
+    created_at = fields.AwareDateTime()
+    completed_at = fields.AwareDateTime(allow_none=True)
+    returned_at = fields.AwareDateTime(allow_none=True)
 
 
 class StatementOut(ma.Schema):
-    id = ma.fields.Integer()
-    community_id = ma.fields.Integer()
-    merchant_id = ma.fields.Integer()
+    id = fields.Integer()
+    community_id = fields.Integer()
+    merchant_id = fields.Integer()
     merchant_name = ma.fields.Function(lambda s: s.merchant.name)
     period = ma.fields.String()
     status = ma.fields.Enum(StatementStatus, by_value=True)
-    redemptions = ma.fields.Integer(metadata={"description": "lines: redemptions settled"})
-    points = ma.fields.Integer()
-    amount_fen = ma.fields.Integer(metadata={"description": "sum of the lines' points_value_fen"})
-    rounding_remainder = ma.fields.Integer(
+    redemptions = fields.Integer(metadata={"description": "lines: redemptions settled"})
+    points = fields.Integer()
+    amount_fen = fields.Integer(metadata={"description": "sum of the lines' points_value_fen"})
+    rounding_remainder = fields.Integer(
         metadata={"description": "hundredths of a point the floors left unconverted, summed"}
     )
     needs_second_approver = ma.fields.Boolean()
-    created_by_id = ma.fields.Integer(allow_none=True)
-    created_at = ma.fields.AwareDateTime()
-    approved_by_id = ma.fields.Integer(allow_none=True)
-    approved_at = ma.fields.AwareDateTime(allow_none=True)
-    approval_transaction_id = ma.fields.Integer(allow_none=True)
-    rejected_by_id = ma.fields.Integer(allow_none=True)
-    rejected_at = ma.fields.AwareDateTime(allow_none=True)
+    created_by_id = fields.Integer(allow_none=True)
+    created_at = fields.AwareDateTime()
+    approved_by_id = fields.Integer(allow_none=True)
+    approved_at = fields.AwareDateTime(allow_none=True)
+    approval_transaction_id = fields.Integer(allow_none=True)
+    rejected_by_id = fields.Integer(allow_none=True)
+    rejected_at = fields.AwareDateTime(allow_none=True)
     reject_reason = ma.fields.String(allow_none=True)
-    paid_at = ma.fields.AwareDateTime(allow_none=True)
+    paid_at = fields.AwareDateTime(allow_none=True)
     payout_error = ma.fields.Function(
         payouts.last_error,
         allow_none=True,
@@ -68,13 +68,13 @@ class StatementOut(ma.Schema):
 
 
 class LineOut(ma.Schema):
-    id = ma.fields.Integer(metadata={"description": "the redemption"})
-    created_at = ma.fields.AwareDateTime()
-    cashier_id = ma.fields.Integer()
-    points = ma.fields.Integer()
-    points_per_yuan = ma.fields.Integer(metadata={"description": "the rate it stored"})
-    points_value_fen = ma.fields.Integer()
-    rounding_remainder = ma.fields.Integer(metadata={"description": "hundredths of a point"})
+    id = fields.Integer(metadata={"description": "the redemption"})
+    created_at = fields.AwareDateTime()
+    cashier_id = fields.Integer()
+    points = fields.Integer()
+    points_per_yuan = fields.Integer(metadata={"description": "the rate it stored"})
+    points_value_fen = fields.Integer()
+    rounding_remainder = fields.Integer(metadata={"description": "hundredths of a point"})
 
 
 class StatementDetailOut(StatementOut):
