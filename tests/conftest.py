@@ -40,12 +40,12 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(config, items):
     if ON_POSTGRES:
-        # The page tests drive a live site over a SQLite file of its own: the
-        # PostgreSQL pass would repeat them unchanged.
-        once = pytest.mark.skip(reason="drives pages: runs on the SQLite pass only")
+        # These tests run on a SQLite file of their own (a live site in a browser,
+        # the demo): the PostgreSQL pass would repeat them unchanged.
         for item in items:
-            if item.get_closest_marker("pages"):
-                item.add_marker(once)
+            for marker in ("browser", "pages", "demo"):
+                if item.get_closest_marker(marker):
+                    item.add_marker(pytest.mark.skip(reason=f"{marker}: SQLite pass only"))
         return
     skip = pytest.mark.skip(reason="runs on PostgreSQL (the README test command runs both)")
     for item in items:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from support.books import count
 from support.coupons import issued_coupon
 from support.pages import csrf_token, form_fields, page_client, sign_in
 
@@ -72,10 +73,6 @@ def field_error(text: str, field: str) -> str:
     return found[1] if found else ""
 
 
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
-
-
 def member_form(**fields):
     data = {
         "display_name": "李叔",
@@ -135,7 +132,14 @@ def test_a_fund_admin_adds_finds_and_opens_members(client, community, zhang, wan
     assert "王阿姨" in found and "李叔" not in found and "找到 1 位成员" in found
     staff_only = page(client.get("/admin/members?role=merchant_staff"))
     assert "找到 0 位成员" in staff_only
-    assert count(AuditEntry, AuditEntry.action == "member.create") == 1
+    assert (
+        count(
+            AuditEntry,
+            AuditEntry.actor_id == zhang.id,
+            AuditEntry.action == "member.create",
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -277,7 +281,9 @@ def test_awards_below_the_threshold_are_booked_and_above_wait(
     assert deducted.status_code == 303
     submit(client, "/admin/awards", award_form(points="1500", reason="义卖组织"))
     waiting = db.session.execute(
-        sa.select(Award).where(Award.status == AwardStatus.PENDING)
+        sa.select(Award).where(
+            Award.community_id == community.id, Award.status == AwardStatus.PENDING
+        )
     ).scalar_one()
     assert "等待另一位基金管理员批准" in page(client.get("/admin/awards"))
     mine = submit(client, f"/admin/awards/{waiting.id}/approve", form_from="/admin/awards")
@@ -289,7 +295,12 @@ def test_awards_below_the_threshold_are_booked_and_above_wait(
     submit(other_client, f"/admin/awards/{waiting.id}/approve", form_from="/admin/awards")
     db.session.refresh(waiting)
     assert (waiting.status, waiting.decided_by_id) == (AwardStatus.POSTED, liu.id)
-    points = [a.points for a in db.session.scalars(sa.select(Award).order_by(Award.id))]
+    points = [
+        a.points
+        for a in db.session.scalars(
+            sa.select(Award).where(Award.community_id == community.id).order_by(Award.id)
+        )
+    ]
     assert points == [100, -30, 1500]
 
 
@@ -308,7 +319,7 @@ def test_the_award_form_refuses_bad_input_at_the_field(
     refused = submit(client, "/admin/awards", award_form(**fields))
     assert refused.status_code == 422
     assert field_error(page(refused), field) == message
-    assert count(Award) == 0
+    assert count(Award, Award.community_id == community.id) == 0
 
 
 def test_staff_hold_no_points_to_award(client, community, zhang, make_member):
@@ -400,7 +411,11 @@ def merchant_form(**fields):
 def test_merchants_with_staff_and_offers(client, community, zhang):
     sign_in(client, "fund-zhang")
     made = submit(client, "/admin/merchants/new", merchant_form())
-    shop = db.session.execute(sa.select(Merchant).where(Merchant.name == "便民早餐店")).scalar_one()
+    shop = db.session.execute(
+        sa.select(Merchant).where(
+            Merchant.community_id == community.id, Merchant.name == "便民早餐店"
+        )
+    ).scalar_one()
     path = f"/admin/merchants/{shop.id}"
     assert made.headers["Location"] == path
     twin = submit(client, "/admin/merchants/new", merchant_form())
@@ -430,7 +445,9 @@ def test_merchants_with_staff_and_offers(client, community, zhang):
         "九折": (OfferKind.DISCOUNT, 10, None),
         "低偿早餐": (OfferKind.LOW_COST, None, 350),
     }
-    first = db.session.execute(sa.select(Offer).where(Offer.title == "九折")).scalar_one()
+    first = db.session.execute(
+        sa.select(Offer).where(Offer.merchant_id == shop.id, Offer.title == "九折")
+    ).scalar_one()
     submit(client, f"/admin/offers/{first.id}/withdraw", form_from=path)
     db.session.refresh(first)
     assert not offers.is_current(first)
@@ -465,7 +482,9 @@ def test_merchant_groups(client, community, zhang):
         {"name": "微街长商家", "merchants": [str(shops[0].id), str(shops[1].id)]},
     )
     assert made.status_code == 303
-    group = db.session.execute(sa.select(MerchantGroup)).scalar_one()
+    group = db.session.execute(
+        sa.select(MerchantGroup).where(MerchantGroup.community_id == community.id)
+    ).scalar_one()
     assert {m.name for m in group.merchants} == {"微街长便民超市", "北新街理发店"}
     twin = submit(client, "/admin/merchant-groups", {"name": "微街长商家"})
     assert field_error(page(twin), "name") == "已有同名的商家组。"
@@ -500,7 +519,10 @@ def test_a_run_lists_who_got_what_and_a_coupon_can_be_withdrawn(client, communit
     late = "/admin/awards"  # a form sent from a page opened before the coupon was withdrawn
     submit(client, f"/admin/coupons/{coupon.id}/revoke", {"reason": "再收"}, form_from=late)
     assert flashes(page(client.get(path))) == ["这张积分券已经失效。"]
-    assert count(Coupon, Coupon.status == CouponStatus.REVOKED) == 1
+    assert (
+        count(Coupon, Coupon.community_id == community.id, Coupon.status == CouponStatus.REVOKED)
+        == 1
+    )
 
 
 # --- the platform ------------------------------------------------------------------------------

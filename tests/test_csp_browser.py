@@ -15,7 +15,7 @@ from app.earnings import last_month
 from app.extensions import db
 from models import Coupon, Role
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.pages]
 
 
 @dataclass
