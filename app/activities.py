@@ -51,6 +51,18 @@ ACTIVITY_TRANSITIONS = {
 }
 
 
+#: Each category's words for a reader (pages, reports and exports).
+CATEGORY_LABELS = {
+    ActivityCategory.ENVIRONMENT: _l("Environment cleanup"),
+    ActivityCategory.GREENING: _l("Greening"),
+    ActivityCategory.MEDIATION: _l("Dispute mediation"),
+    ActivityCategory.ELDER_CARE: _l("Elder care"),
+    ActivityCategory.SAFETY_PATROL: _l("Safety patrol"),
+    ActivityCategory.CULTURE: _l("Culture"),
+    ActivityCategory.OTHER: _l("Other"),
+}
+
+
 class IllegalActivityTransition(Conflict):
     slug = "illegal-activity-transition"
     title = _l("Not possible in the activity's state")

@@ -159,6 +159,11 @@ POLICY: dict[str, Grant] = {
     "income.create": Grant(roles=ADMINS, audited=True),
     "income.list": Grant(roles=ADMINS, platform=True),
     "income.reverse": Grant(roles=ADMINS, audited=True),
+    # Reconciliation and the month close: fund admins close (four eyes), platform admins read.
+    "reconciliation.read": Grant(roles=ADMINS, platform=True),
+    "period.read": Grant(roles=ADMINS, platform=True),
+    "period.close": Grant(roles=ADMINS, audited=True),
+    "dashboard.read": Grant(roles=ADMINS, platform=True),
     # Verified by its Stripe-Signature, not by a member's token.
     "stripe.webhook": Grant(public=True),
 }

@@ -1,8 +1,11 @@
 """``flask demo``: migrate, seed the 北新社区 demo community, and serve it.
 
 The seed goes through the same domain functions as the API, so demo balances
-are real ledger postings that ``flask reconcile`` proves. The awards are dated
-last month, and last month's coupons are issued, so residents hold coupons.
+are real ledger postings that ``flask reconcile`` proves. Six months of history
+come first (``app.demo_history``: the 94 street chiefs, the monthly coupons, the
+payments at the 20 merchants, each month settled and closed); then the story:
+awards dated last month, last month's coupons issued, so residents hold
+coupons, and last month's close waiting for a second fund admin.
 """
 
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ from models import (
     Merchant,
     OfferKind,
     PointsRule,
+    Redemption,
     Role,
     utcnow,
 )
@@ -38,11 +42,13 @@ from . import (
     finalization,
     issuance,
     issuance_rules,
+    month_close,
     offers,
     paycodes,
     redemptions,
 )
 from . import attendance as attending
+from .demo_history import seed_history
 from .earnings import LOCAL_TZ, last_month
 from .extensions import db
 
@@ -114,7 +120,8 @@ EXCLUDED = {("邻里纠纷调解 Neighbour dispute mediation", "resident2"): "�
 
 @contextmanager
 def dated(moment: datetime):
-    """Write history: awards and ledger transactions made inside carry ``moment``.
+    """Write history: awards, redemptions and ledger transactions made inside carry
+    ``moment``.
 
     For seeding (the demo, tests) only: the hook is process-wide while it lasts.
     """
@@ -122,13 +129,18 @@ def dated(moment: datetime):
     def stamp(_mapper, _connection, target):
         target.created_at = moment
 
-    for model in (Award, LedgerTransaction):
+    for model in DATED:
         sa.event.listen(model, "before_insert", stamp)
     try:
         yield
     finally:
-        for model in (Award, LedgerTransaction):
+        for model in DATED:
             sa.event.remove(model, "before_insert", stamp)
+
+
+#: What :func:`dated` stamps. A redemption's own time is what settlement reads: on
+#: PostgreSQL the till's one-statement writer stamps it with the present instead.
+DATED = (Award, LedgerTransaction, Redemption)
 
 
 #: The 20 partner merchants: name, category, address, hours, and their offers as
@@ -233,6 +245,7 @@ def seed() -> bool:
         name="微街长商家",
         merchant_ids=[shop.id for shop in shops if shop.name in STREET_CHIEF_SHOPS],
     )
+    seed_history(community, people, shops, chiefs)
     rule = issuance_rules.create_rule(
         community,
         name="月度积分券 Monthly coupon",
@@ -247,6 +260,8 @@ def seed() -> bool:
     community.monthly_earning_cap = MONTHLY_EARNING_CAP
     seed_activities(community, people)
     seed_redemptions(people)
+    # Last month waits for a second fund admin to confirm its close.
+    month_close.request_close(community, period, actor=people["fund"])
     return True
 
 

@@ -58,6 +58,28 @@ class AlreadyReversed(Conflict):
     slug, title = "already-reversed", _l("Transaction already reversed")
 
 
+class MonthClosed(Conflict):
+    """The database refused a posting dated in a closed month (migration 0014)."""
+
+    slug, title = "month-closed", _l("The month is closed")
+    message = _l(
+        "Nothing more can be posted in a closed month; post the correction into the open month."
+    )
+
+
+#: The name the month-close triggers give their refusal, on both databases.
+MONTH_CLOSED = "ledger_month_closed"
+
+
+def month_closed(error: sa.exc.IntegrityError) -> bool:
+    """Whether the error is that refusal: PostgreSQL names it as the constraint,
+    SQLite's trigger starts its message with it."""
+    diagnosis = getattr(error.orig, "diag", None)
+    return getattr(diagnosis, "constraint_name", None) == MONTH_CLOSED or str(
+        error.orig
+    ).startswith(MONTH_CLOSED)
+
+
 class ReversalOfReversal(Conflict):
     slug, title = "reversal-not-reversible", _l("A reversal cannot itself be reversed")
     message = _l("A reversal cannot itself be reversed; post a new transaction instead.")
@@ -123,7 +145,8 @@ def post(
     """Record one balanced transaction and move the balances it touches.
 
     Raises :class:`InsufficientBalance` (naming the account) when a guarded
-    update finds a non-source account would go below zero. The balances move
+    update finds a non-source account would go below zero, and
+    :class:`MonthClosed` when the database refuses a posting into a closed month. The balances move
     before anything is written, so a refused post leaves nothing behind and the
     caller's database transaction stays usable.
     """
@@ -139,15 +162,21 @@ def post(
         actor_id=actor_id,
     )
     db.session.add(txn)
-    db.session.flush()
-    entries = [
-        dict(account_id=account.id, unit=account.unit, amount=amount) for account, amount in legs
-    ]
-    same = dict(community_id=community_id, transaction_id=txn.id)
-    if len(entries) > SET_BASED_ACCOUNTS:
-        sql.insert_many(LedgerEntry.__table__, entries, same=same)
-    else:
-        db.session.execute(sa.insert(LedgerEntry), [{**same, **entry} for entry in entries])
+    try:
+        db.session.flush()
+        entries = [
+            dict(account_id=account.id, unit=account.unit, amount=amount)
+            for account, amount in legs
+        ]
+        same = dict(community_id=community_id, transaction_id=txn.id)
+        if len(entries) > SET_BASED_ACCOUNTS:
+            sql.insert_many(LedgerEntry.__table__, entries, same=same)
+        else:
+            db.session.execute(sa.insert(LedgerEntry), [{**same, **entry} for entry in entries])
+    except sa.exc.IntegrityError as error:
+        if month_closed(error):
+            raise MonthClosed() from error
+        raise
     return txn
 
 
@@ -313,18 +342,32 @@ class SqliteBalances:
         return None
 
 
+def _balance_move(*, guarded: bool) -> sa.Update:
+    amount = sa.bindparam("amount", type_=sa.BigInteger)
+    condition = (Account.community_id == sa.bindparam("in_community")) & (
+        Account.id == sa.bindparam("account")
+    )
+    if guarded:
+        condition &= sa.or_(Account.may_go_negative, Account.balance + amount >= 0)
+    return (
+        sa.update(Account)
+        .where(condition)
+        .values(balance=Account.balance + amount)
+        .execution_options(synchronize_session=False)
+    )
+
+
+#: Built once: on SQLite every posting runs one per account it moves.
+_MOVES = {True: _balance_move(guarded=True), False: _balance_move(guarded=False)}
+
+
 def _add_to_balance(community_id: int, account_id: int, amount: int, *, guarded: bool) -> bool:
     """Add ``amount`` to the balance; the guarded update is refused (False)
     when a non-source account would go below zero. The WHERE clause, not a
     prior read, decides.
     """
-    condition = (Account.community_id == community_id) & (Account.id == account_id)
-    if guarded:
-        condition &= sa.or_(Account.may_go_negative, Account.balance + amount >= 0)
     result = db.session.execute(
-        sa.update(Account)
-        .where(condition)
-        .values(balance=Account.balance + amount)
-        .execution_options(synchronize_session=False)
+        _MOVES[guarded],
+        {"in_community": community_id, "account": account_id, "amount": amount},
     )
     return result.rowcount == 1

@@ -53,6 +53,7 @@ from .ledger import (
     TransactionKind,
     Unit,
 )
+from .month_close import MonthClose, MonthCloseStatus
 from .offer import Offer, OfferKind
 from .operations import AuditEntry, IdempotencyKey
 from .redemption import Redemption, RedemptionStatus
@@ -109,6 +110,8 @@ __all__ = [
     "LedgerTransaction",
     "Member",
     "Merchant",
+    "MonthClose",
+    "MonthCloseStatus",
     "PointsRate",
     "PointsRule",
     "MerchantGroup",

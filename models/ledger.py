@@ -157,6 +157,8 @@ class LedgerTransaction(Base):
             ["ledger_transactions.community_id", "ledger_transactions.id"],
         ),
         sa.CheckConstraint("reverses_id IS NULL OR reverses_id <> id", name="not_self_reversing"),
+        #: Reconciliation and the month close read a community's transactions by time.
+        sa.Index("ix_ledger_transactions_community_created_at", "community_id", "created_at"),
     )
 
 
@@ -195,6 +197,17 @@ class LedgerEntry(Base):
             ["accounts.community_id", "accounts.id", "accounts.unit"],
         ),
         sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
-        sa.Index("ix_ledger_entries_account_id_id", "account_id", "id"),
-        sa.Index("ix_ledger_entries_transaction_id", "transaction_id"),
+        # On PostgreSQL both carry what reconciliation sums, so it reads the entries of
+        # each account, and of each transaction, in index order alone (migration 0013).
+        sa.Index(
+            "ix_ledger_entries_account_id_id",
+            "account_id",
+            "id",
+            postgresql_include=["community_id", "amount"],
+        ),
+        sa.Index(
+            "ix_ledger_entries_transaction_id",
+            "transaction_id",
+            postgresql_include=["community_id", "unit", "amount"],
+        ),
     )

@@ -192,7 +192,7 @@ def test_a_fund_admin_sees_rules_in_words(client, community, admin, chiefs):
 
     text = re.sub(r"\s+", " ", page(client.get("/admin/issuance-rules")))
 
-    money = ["基金", "结算", "收入", "捐赠"]
+    money = ["仪表板", "基金", "结算", "收入", "捐赠"]
     console = ["首页", "成员", "积分奖惩", *money, "商家", "发券规则", "发券记录", "设置", "活动"]
     assert nav(text) == console
     assert "当月获得积分至少 300，或参加活动至少 4 次" in text

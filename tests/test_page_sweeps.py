@@ -21,6 +21,7 @@ from support.browser import LOCALES, PHONE
 from support.page_checks import CONTRAST
 from support.site import sign_in
 
+from app.authz import POLICY
 from app.extensions import db
 from models import (
     Activity,
@@ -28,6 +29,8 @@ from models import (
     Award,
     Community,
     Coupon,
+    Donation,
+    IncomeEntry,
     IssuanceRule,
     LedgerTransaction,
     Member,
@@ -49,11 +52,13 @@ ROLES = {
 
 #: Links a sweep does not follow: other languages, files, the API, signing out, and
 #: the root, which only sends to the home page.
-NOT_PAGES = re.compile(r"^/$|^/(lang/|api/|static/|logout)|\.(csv|svg|png|json)$")
+NOT_PAGES = re.compile(r"^/$|^/(lang/|api/|static/|logout)|\.(csv|svg|png|json|pdf|xlsx)$")
 #: Pages of one kind (the same path, numbers aside) visited per role.
 PER_KIND = 1
+HASHES = re.compile(r"\b[0-9a-f]{16,}\b")
+PATHS = re.compile(r"(?:/[\w.-]+)+")
 #: Words allowed on a Chinese page: the brand, the other language's name, code names.
-ALLOWED_WORDS = {"Jifen", "English", "QR", "CSV", "PDF", "Stripe"}
+ALLOWED_WORDS = {"Jifen", "English", "QR", "CSV", "PDF", "Stripe", "Excel"}
 
 #: axe-core as the axe-playwright-python package ships it, loaded into every page of a
 #: sweep's browser context once (instead of sent again for each page).
@@ -101,19 +106,26 @@ def data_strings(site) -> list[str]:
             Community.name,
             Community.slug,
             Coupon.code,
+            IncomeEntry.reference,
+            IncomeEntry.note,
+            Donation.donor_name,
+            Donation.message,
         )
         found = set()
         for column in columns:
             found.update(value for value in db.session.scalars(sa.select(column).distinct()))
         return found - {None, ""}
 
-    strings = site.read(query)
+    # The audit log names each action by its code in the authorization table.
+    strings = site.read(query) | set(POLICY)
     return sorted(strings, key=len, reverse=True)
 
 
 def english_words(text: str, data: list[str]) -> list[str]:
     for value in data:
         text = text.replace(value, " ")
+    text = HASHES.sub(" ", text)  # a closed month's SHA-256 is a code, not words
+    text = PATHS.sub(" ", text)  # so is a request's path in the audit log
     words = re.findall(r"[A-Za-z]*[a-z][A-Za-z]*", text)
     return sorted({word for word in words if len(word) > 1 and word not in ALLOWED_WORDS})
 

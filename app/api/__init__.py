@@ -14,6 +14,7 @@ from . import (
     issuance,
     merchants,
     paycodes,
+    reconciliation,
     redemptions,
     settlement,
     wallets,
@@ -34,6 +35,7 @@ BLUEPRINTS = (
     redemptions.blp,
     settlement.blp,
     fund.blp,
+    reconciliation.blp,
 )
 
 

@@ -2,19 +2,12 @@
 
 from flask_babel import lazy_gettext as _l
 
-from models import ActivityCategory, ActivityStatus, AttendanceStatus, TransactionKind
+from models import ActivityStatus, AttendanceStatus, TransactionKind
 
+from ..activities import CATEGORY_LABELS
 from ..problems import Problem
 
-CATEGORY_LABELS = {
-    ActivityCategory.ENVIRONMENT: _l("Environment cleanup"),
-    ActivityCategory.GREENING: _l("Greening"),
-    ActivityCategory.MEDIATION: _l("Dispute mediation"),
-    ActivityCategory.ELDER_CARE: _l("Elder care"),
-    ActivityCategory.SAFETY_PATROL: _l("Safety patrol"),
-    ActivityCategory.CULTURE: _l("Culture"),
-    ActivityCategory.OTHER: _l("Other"),
-}
+__all__ = ["CATEGORY_LABELS"]
 
 ACTIVITY_STATUS_LABELS = {
     ActivityStatus.DRAFT: _l("Draft"),

@@ -118,6 +118,7 @@ NAVIGATION: dict[Role, tuple[tuple[Link, ...], tuple[Link, ...]]] = {
             Link("web.console_awards", _l("Awards")),
         ),
         (
+            Link("web.dashboard_page", _l("Dashboard")),
             Link("web.fund_overview", _l("Fund")),
             Link("web.settlements", _l("Settlement")),
             Link("web.income_entries", _l("Income")),

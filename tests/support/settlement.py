@@ -1,6 +1,7 @@
-"""A community ready to settle: two fund admins, a funded community fund, a resident
-holding a coupon, and a shop whose cashier redeems it through the API; redemptions
-are then dated into a finished month, as if made then."""
+"""The settlement tests' world, a pytest plugin (the ``world`` fixture) and helpers: a
+community ready to settle, with two fund admins, a funded community fund, a resident
+holding a coupon, and a shop whose cashier redeems it through the API; redemptions are
+then dated into a finished month, as if made then. And a statement PDF's text."""
 
 import subprocess
 from dataclasses import dataclass
