@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
-import sqlalchemy as sa
 from flask import g, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,7 +22,6 @@ from models import (
     Attendance,
     AuditEntry,
     Award,
-    Community,
     Coupon,
     Donation,
     IncomeEntry,
@@ -38,6 +36,7 @@ from models import (
     SettlementStatement,
 )
 
+from . import communities
 from .auth import current_actor
 from .extensions import db
 from .problems import Forbidden, NotFound
@@ -180,15 +179,9 @@ def _by_id(model) -> Callable[[int], object | None]:
     return lambda value: db.session.get(model, value)
 
 
-def _community_by_slug(slug: str) -> Community | None:
-    return db.session.execute(
-        sa.select(Community).where(Community.slug == slug)
-    ).scalar_one_or_none()
-
-
 #: URL argument -> (view argument, loader returning None if missing, scope of the object).
 LOADERS: dict[str, tuple[str, Callable, Callable[[object], Scope]]] = {
-    "slug": ("community", _community_by_slug, lambda c: Scope(c.id)),
+    "slug": ("community", communities.by_slug, lambda c: Scope(c.id)),
     "member_id": ("member", _by_id(Member), lambda m: Scope(m.community_id, m.id)),
     "merchant_id": (
         "merchant",

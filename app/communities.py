@@ -83,8 +83,22 @@ COMMUNITY_ACCOUNTS = (
 )
 
 
+def by_slug(slug: str) -> Community | None:
+    return db.session.execute(
+        sa.select(Community).where(Community.slug == slug)
+    ).scalar_one_or_none()
+
+
+def username_taken(username: str) -> bool:
+    """Usernames are unique across communities: a member signs in with one alone."""
+    return (
+        db.session.execute(sa.select(Member.id).where(Member.username == username)).first()
+        is not None
+    )
+
+
 def create_community(slug: str, name: str, points_per_yuan: int = 50) -> Community:
-    if db.session.execute(sa.select(Community.id).where(Community.slug == slug)).first():
+    if by_slug(slug) is not None:
         raise SlugTaken(_("A community with slug '%(slug)s' already exists.", slug=slug))
     community = Community(slug=slug, name=name, points_per_yuan=points_per_yuan)
     db.session.add(community)
@@ -126,7 +140,7 @@ def create_member(
                 _("No merchant %(id)s in this community.", id=merchant_id),
                 errors={"json": {"merchant_id": ["Unknown merchant."]}},
             )
-    if db.session.execute(sa.select(Member.id).where(Member.username == username)).first():
+    if username_taken(username):
         raise UsernameTaken(_("The username '%(username)s' is taken.", username=username))
     member = Member(
         community_id=community.id if community else None,

@@ -4,13 +4,12 @@ Each command commits once, at its end; on any error nothing is kept.
 """
 
 import click
-import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
 from models import Community, IssuanceRule
 
-from . import coupons, issuance, signing
+from . import communities, coupons, issuance, signing
 from .earnings import Period
 from .extensions import db
 from .problems import Problem
@@ -39,9 +38,7 @@ class Progress:
 
 
 def _community(slug: str) -> Community:
-    community = db.session.execute(
-        sa.select(Community).where(Community.slug == slug)
-    ).scalar_one_or_none()
+    community = communities.by_slug(slug)
     if community is None:
         raise click.ClickException(f"No community '{slug}'.")
     return community

@@ -71,13 +71,6 @@ def _chosen_merchant(form) -> int | None:
     return int(form.merchant.data)
 
 
-def _username_taken(username: str) -> bool:
-    return (
-        db.session.execute(sa.select(Member.id).where(Member.username == username)).first()
-        is not None
-    )
-
-
 def _back(default: str):
     """Where a member page's form returns: the page it came from, if on this site."""
     return redirect(safe_next(request.args.get("next")) or default, 303)
@@ -121,7 +114,7 @@ def console_new_member():
     form.role.choices = role_choices(include_fund_admin=False)
     form.merchant.choices = _merchant_choices(community)
     if form.validate_on_submit():
-        if _username_taken(form.username.data):
+        if communities.username_taken(form.username.data):
             form.username.errors.append(_("This username is taken."))
         else:
             try:

@@ -145,10 +145,7 @@ def update_merchant(merchant):
 def add_staff(merchant):
     form = StaffForm()
     if form.validate_on_submit():
-        taken = db.session.execute(
-            sa.select(Member.id).where(Member.username == form.username.data)
-        ).first()
-        if taken:
+        if communities.username_taken(form.username.data):
             form.username.errors.append(_("This username is taken."))
         else:
             try:

@@ -24,6 +24,7 @@ from ..problems import InvalidInput, NotFound, Problem
 from ..reconciliation import position, reconcile
 from . import blp
 from .earning_labels import CATEGORY_LABELS
+from .pages import public_community
 
 #: Months on the dashboard's charts.
 MONTHS_SHOWN = 12
@@ -301,19 +302,10 @@ def audit_page():
 # --- the public notice board ---------------------------------------------------------------------
 
 
-def _community(slug: str) -> Community:
-    community = db.session.execute(
-        sa.select(Community).where(Community.slug == slug)
-    ).scalar_one_or_none()
-    if community is None:
-        raise NotFound(_("No such community."))
-    return community
-
-
 @blp.get("/c/<slug>")
 def notice_board(slug: str):
     """The community hall's screen: Chinese unless the reader chose otherwise."""
-    community = _community(slug)
+    community = public_community(slug)
     language = request.args.get("lang") or session.get("lang") or "zh"
     if language not in ("zh", "en"):
         language = "zh"
@@ -389,7 +381,7 @@ def _merchants_sum(history, field: str) -> int:
 @blp.get("/c/<slug>/months/<period>/report.json")
 def public_report(slug: str, period: str):
     """A closed month's report exactly as stored: hash it to check it never changed."""
-    community = _community(slug)
+    community = public_community(slug)
     close = month_close.close_of(community, Period.parse(period))
     text = month_close.stored_report(close)
     return Response(

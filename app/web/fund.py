@@ -17,7 +17,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from models import (
-    Community,
     Donation,
     DonationStatus,
     Fund,
@@ -35,6 +34,7 @@ from ..money import format_fen
 from ..problems import InvalidInput, NotFound, Problem, handle_problem
 from . import blp
 from .fund_forms import IncomeForm, RefundForm, ReversalForm, yuan_to_fen
+from .pages import public_community
 
 #: Rows shown per list, newest first.
 SHOWN = 50
@@ -223,18 +223,9 @@ def refund_donation(donation_id: int):
 # --- the public donation page ------------------------------------------------------------------
 
 
-def _community(slug: str) -> Community:
-    community = db.session.execute(
-        sa.select(Community).where(Community.slug == slug)
-    ).scalar_one_or_none()
-    if community is None:
-        raise NotFound(_("No such community."))
-    return community
-
-
 @blp.get("/c/<slug>/donate")
 def donate(slug: str):
-    community = _community(slug)
+    community = public_community(slug)
     gateway = stripe_gateway.configured()
     low, high = current_app.config["DONATION_MIN_FEN"], current_app.config["DONATION_MAX_FEN"]
     return render_template(
@@ -253,7 +244,7 @@ def donate(slug: str):
 @blp.post("/c/<slug>/donate")
 def start_donation(slug: str):
     """Start a donation from the page; CSRF-checked like every page form (``X-CSRFToken``)."""
-    community = _community(slug)
+    community = public_community(slug)
     body = request.get_json(silent=True) or {}
     try:
         amount_fen = yuan_to_fen(str(body.get("amount", "")))

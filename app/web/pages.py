@@ -16,7 +16,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from .. import idempotency
+from models import Community
+
+from .. import communities, idempotency
 from ..authz import requires
 from ..problems import NotFound
 from . import blp
@@ -111,3 +113,11 @@ def _sent_already():
         detail=None,
     )
     return page, 409
+
+
+def public_community(slug: str) -> Community:
+    """The community of a page anyone may open (the notice board, the donation page)."""
+    community = communities.by_slug(slug)
+    if community is None:
+        raise NotFound(_l("No such community."))
+    return community

@@ -16,13 +16,6 @@ from .console_forms import CommunityForm, FundAdminForm, PasswordForm, PromoteFo
 from .pages import once, page_action
 
 
-def _username_taken(username: str) -> bool:
-    return (
-        db.session.execute(sa.select(Member.id).where(Member.username == username)).first()
-        is not None
-    )
-
-
 @blp.route("/platform/communities", methods=["GET", "POST"])
 @page_action("community.create")
 @once
@@ -33,7 +26,7 @@ def platform_communities():
             sa.select(Community.id).where(Community.slug == form.slug.data)
         ).first():
             form.slug.errors.append(_("Another community has this short name."))
-        if _username_taken(form.admin_username.data):
+        if communities.username_taken(form.admin_username.data):
             form.admin_username.errors.append(_("This username is taken."))
         if not form.errors:
             community = communities.create_community(
@@ -88,7 +81,7 @@ def platform_community(community):
 def add_fund_admin(community):
     form = FundAdminForm()
     if form.validate_on_submit():
-        if _username_taken(form.username.data):
+        if communities.username_taken(form.username.data):
             form.username.errors.append(_("This username is taken."))
         else:
             try:
