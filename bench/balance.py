@@ -5,7 +5,9 @@
 Seeds residents with awarded points and tokens, runs Jifen under gunicorn on
 PostgreSQL, drives ``GET /api/v1/members/{id}/balance`` with wrk, and runs
 pgbench's select-only workload with the same client count just before and just
-after the load as the reference.
+after the load as the reference. The framework's ceiling is measured in the same
+run: a plain Flask app answering the same JSON (``bench/plain.py``) under the same
+gunicorn settings and wrk load.
 """
 
 from app import auth, awards, communities, create_app
@@ -70,6 +72,9 @@ def main() -> None:
         with harness.gunicorn(url, workers=args.workers) as base:
             harness.wrk(base, lua(pairs), clients=args.clients, seconds=3)
             load = harness.wrk(base, lua(pairs), clients=args.clients, seconds=args.seconds)
+        with harness.gunicorn(url, workers=args.workers, app="bench.plain:create_app()") as base:
+            harness.wrk(base, lua(pairs), clients=args.clients, seconds=3)
+            plain = harness.wrk(base, lua(pairs), clients=args.clients, seconds=args.seconds)
     after = harness.pgbench(clients=args.clients, seconds=args.seconds, select_only=True)
     harness.report(
         "balance",
@@ -78,6 +83,9 @@ def main() -> None:
             f"--seconds {args.seconds} --workers {args.workers}",
             **harness.as_dict(load),
             **harness.against_pgbench("select_only", load.rps, before, after),
+            "plain_flask_rps": round(plain.rps, 1),
+            "plain_flask_p99_ms": plain.p99_ms,
+            "ratio_to_plain_flask": round(load.rps / plain.rps, 3),
             "cpu_budget_ms_per_request": harness.cpu_budget_ms(TARGET_PER_SECOND),
             "target": f">= {TARGET_PER_SECOND} requests/s on 2 cores, p99 < 20 ms, 0 errors",
         },

@@ -2,6 +2,7 @@
 Jifen under gunicorn, a load from wrk, and pgbench as the same-run reference."""
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -25,6 +26,41 @@ SERVER = os.environ.get("JIFEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"
 #: (measured on 2 cores, redeem: 3 workers 0.36-0.42 of pgbench, 2 workers
 #: 0.29-0.39, 4 workers 0.31-0.35; twice as many only added context switches).
 WORKERS = (os.cpu_count() or 2) + 1
+
+
+#: Merchants with a cashier each and residents, set-based (``:c`` the community,
+#: ``:merchants`` and ``:residents`` how many, ``:at`` when they joined). The stored
+#: hash is one nobody can sign in with: these members never sign in.
+POPULATION = [
+    """INSERT INTO merchants (community_id, name, category, address, opening_hours, phone,
+                              active, created_at)
+       SELECT :c, '微街长商户 ' || g, 'bench', '', '', '', true, :at
+         FROM generate_series(1, :merchants) AS g""",
+    """INSERT INTO members (community_id, username, password_hash, display_name, role,
+                            merchant_id, active, created_at)
+       SELECT :c, 'bench-cashier-' || m.id, '!', '收银员 ' || m.id, 'merchant_staff', m.id,
+              true, :at
+         FROM merchants m WHERE m.community_id = :c""",
+    """INSERT INTO members (community_id, username, password_hash, display_name, role,
+                            active, created_at)
+       SELECT :c, 'bench-' || :c || '-' || g, '!', '居民 ' || g, 'resident', true, :at
+         FROM generate_series(1, :residents) AS g""",
+]
+
+
+def jifen_app(url: str, **config):
+    """Jifen on ``url`` with a fresh coupon signing key."""
+    from app import create_app
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "bench",
+            "JIFEN_SIGNING_KEYS": f"bench:{key}",
+            **config,
+        }
+    )
 
 
 def database_url(name: str) -> str:
@@ -82,8 +118,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(url: str, *, workers: int, threads: int = 1):
-    """Jifen under gunicorn on a loopback port; yields the base URL."""
+def gunicorn(url: str, *, workers: int, threads: int = 1, app: str = "app:create_app()"):
+    """Jifen (or ``app``) under gunicorn on a loopback port; yields the base URL."""
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
@@ -92,7 +128,7 @@ def gunicorn(url: str, *, workers: int, threads: int = 1):
         "--bind", f"127.0.0.1:{port}",
         "--log-level", "warning",
         "--config", str(ROOT / "gunicorn.conf.py"),
-        "app:create_app()",
+        app,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=jifen_env(url))
     base = f"http://127.0.0.1:{port}"
@@ -100,7 +136,7 @@ def gunicorn(url: str, *, workers: int, threads: int = 1):
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(f"{base}/login", timeout=1).close()
+                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:

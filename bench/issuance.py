@@ -13,8 +13,6 @@ prints the figures and the machine, and drops the database.
 """
 
 import argparse
-import base64
-import os
 import secrets
 import sys
 import time
@@ -23,7 +21,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from app import communities, create_app, issuance, issuance_rules
+from app import communities, issuance, issuance_rules
 from app.earnings import LOCAL_TZ, last_month
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -95,14 +93,7 @@ def main() -> None:
 
 
 def run(url: str, args) -> dict:
-    key = base64.b64encode(os.urandom(32)).decode()
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": "bench",
-            "JIFEN_SIGNING_KEYS": f"bench:{key}",
-        }
-    )
+    app = harness.jifen_app(url)
     try:
         with app.app_context():
             upgrade()

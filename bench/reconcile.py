@@ -23,8 +23,6 @@ database.
 """
 
 import argparse
-import base64
-import os
 import statistics
 import sys
 import time
@@ -33,7 +31,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from app import communities, create_app, month_close
+from app import communities, month_close
 from app.earnings import Period
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -59,37 +57,25 @@ def months() -> list[Period]:
 
 SEED = [
     # Merchants with a cashier each, residents, and every account.
-    """INSERT INTO merchants (community_id, name, category, address, opening_hours, phone,
-                              active, created_at)
-       SELECT :c, '微街长商户 ' || g, 'bench', '', '', '', true, :first
-         FROM generate_series(1, :merchants) AS g""",
-    """INSERT INTO members (community_id, username, password_hash, display_name, role,
-                            merchant_id, active, created_at)
-       SELECT :c, 'bench-cashier-' || m.id, '!', '收银员 ' || m.id, 'merchant_staff', m.id,
-              true, :first
-         FROM merchants m WHERE m.community_id = :c""",
-    """INSERT INTO members (community_id, username, password_hash, display_name, role,
-                            active, created_at)
-       SELECT :c, 'bench-' || :c || '-' || g, '!', '居民 ' || g, 'resident', true, :first
-         FROM generate_series(1, :residents) AS g""",
+    *harness.POPULATION,
     """INSERT INTO accounts (community_id, kind, unit, key, member_id, balance,
                              may_go_negative, created_at)
-       SELECT :c, 'wallet', 'points', 'wallet:member:' || m.id, m.id, 0, false, :first
+       SELECT :c, 'wallet', 'points', 'wallet:member:' || m.id, m.id, 0, false, :at
          FROM members m WHERE m.community_id = :c AND m.role = 'resident'""",
     """INSERT INTO accounts (community_id, kind, unit, key, merchant_id, balance,
                              may_go_negative, created_at)
-       SELECT :c, k.kind, k.unit, k.kind || ':merchant:' || m.id, m.id, 0, false, :first
+       SELECT :c, k.kind, k.unit, k.kind || ':merchant:' || m.id, m.id, 0, false, :at
          FROM merchants m
          CROSS JOIN (VALUES ('merchant_receivable', 'points'), ('merchant_payable', 'fen'),
                             ('paid_out', 'fen')) AS k (kind, unit)
         WHERE m.community_id = :c""",
     """INSERT INTO accounts (community_id, kind, unit, key, fund, balance, may_go_negative,
                              created_at)
-       VALUES (:c, 'issuance', 'points', 'issuance', NULL, 0, true, :first),
-              (:c, 'coupon_escrow', 'points', 'coupon_escrow', NULL, 0, false, :first),
-              (:c, 'retired', 'points', 'retired', NULL, 0, false, :first),
-              (:c, 'income', 'fen', 'income', NULL, 0, true, :first),
-              (:c, 'fund_cash', 'fen', 'fund_cash:community', 'community', 0, false, :first)
+       VALUES (:c, 'issuance', 'points', 'issuance', NULL, 0, true, :at),
+              (:c, 'coupon_escrow', 'points', 'coupon_escrow', NULL, 0, false, :at),
+              (:c, 'retired', 'points', 'retired', NULL, 0, false, :at),
+              (:c, 'income', 'fen', 'income', NULL, 0, true, :at),
+              (:c, 'fund_cash', 'fen', 'fund_cash:community', 'community', 0, false, :at)
        ON CONFLICT (community_id, key) DO NOTHING""",
     """CREATE TEMPORARY TABLE bench_residents ON COMMIT DROP AS
        SELECT row_number() OVER (ORDER BY m.id) - 1 AS slot, m.id AS member_id, a.id AS wallet
@@ -136,7 +122,7 @@ SEED = [
     """INSERT INTO issuance_rules (community_id, name, min_points_earned, points, validity,
                                    funding, on_expiry, created_by_id, created_at)
        VALUES (:c, '月度积分券', 300, :coupon_points, 'end_of_next_month', 'grant', 'wallet',
-               :admin, :first)""",
+               :admin, :at)""",
     """INSERT INTO issuance_runs (community_id, rule_id, period, issued, points, skipped,
                                   created_at)
        SELECT :c, r.id, to_char(mo.starts AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
@@ -316,7 +302,7 @@ def seed(community_id: int, admin_id: int, entries: int, coupons: int) -> dict:
         "c": community_id,
         "admin": admin_id,
         "now": utcnow() - timedelta(minutes=5),
-        "first": periods[0].start,
+        "at": periods[0].start,
         "starts": [p.start for p in periods],
         "ends": [p.end for p in periods],
         "months": MONTHS,
@@ -366,15 +352,7 @@ def timed(work, times: int = 5) -> tuple[float, object]:
 
 
 def run(url: str, args) -> dict:
-    key = base64.b64encode(os.urandom(32)).decode()
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": "bench",
-            "JIFEN_SIGNING_KEYS": f"bench:{key}",
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
+    app = harness.jifen_app(url, WTF_CSRF_ENABLED=False)
     errors = []
     try:
         with app.app_context():

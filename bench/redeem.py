@@ -11,13 +11,11 @@ that every 201 is exactly one redemption and that reconciliation passes: no
 value lost or doubled under load.
 """
 
-import base64
-import os
 import sys
 
 import sqlalchemy as sa
 
-from app import auth, communities, create_app, issuance, issuance_rules
+from app import auth, communities, issuance, issuance_rules
 from app.earnings import last_month
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -35,14 +33,7 @@ MERCHANTS = 8
 
 
 def app_for(url: str):
-    key = base64.b64encode(os.urandom(32)).decode()
-    return create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "ARGON2_PROFILE": "CHEAPEST",
-            "JIFEN_SIGNING_KEYS": f"bench:{key}",
-        }
-    )
+    return harness.jifen_app(url, ARGON2_PROFILE="CHEAPEST")
 
 
 def seed(url: str, coupons: int) -> tuple[list[str], list[str]]:

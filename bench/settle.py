@@ -19,8 +19,6 @@ database.
 """
 
 import argparse
-import base64
-import os
 import secrets
 import sys
 import time
@@ -28,7 +26,7 @@ import time
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from app import communities, create_app, ledger, payouts, settlement
+from app import communities, ledger, payouts, settlement
 from app.earnings import last_month
 from app.extensions import db
 from app.reconciliation import reconcile
@@ -56,24 +54,11 @@ def seed(community_id: int, merchants: int, redemptions: int, period) -> None:
         "merchants": merchants,
         "residents": RESIDENTS,
         "n": redemptions,
-        "start": period.start,
+        "at": period.start,
         "seconds": int((period.end - period.start).total_seconds()) - 1,
     }
     statements = [
-        """INSERT INTO merchants (community_id, name, category, address, opening_hours, phone,
-                                  active, created_at)
-           SELECT :c, '微街长商户 ' || g, 'bench', '', '', '', true, :start
-             FROM generate_series(1, :merchants) AS g""",
-        # A stored hash nobody can sign in with: the benchmark never signs in.
-        """INSERT INTO members (community_id, username, password_hash, display_name, role,
-                                merchant_id, active, created_at)
-           SELECT :c, 'bench-cashier-' || m.id, '!', '收银员 ' || m.id, 'merchant_staff', m.id,
-                  true, :start
-             FROM merchants m WHERE m.community_id = :c""",
-        """INSERT INTO members (community_id, username, password_hash, display_name, role,
-                                active, created_at)
-           SELECT :c, 'bench-' || :c || '-' || g, '!', '居民 ' || g, 'resident', true, :start
-             FROM generate_series(1, :residents) AS g""",
+        *harness.POPULATION,
         """CREATE TEMPORARY TABLE bench_cashiers ON COMMIT DROP AS
            SELECT row_number() OVER (ORDER BY id) - 1 AS slot, id, merchant_id
              FROM members WHERE community_id = :c AND role = 'merchant_staff'""",
@@ -86,7 +71,7 @@ def seed(community_id: int, merchants: int, redemptions: int, period) -> None:
            SELECT :c, k.merchant_id, k.id, r.id, s.bill,
                   0, s.points, s.points * 100 / s.rate, s.bill - s.points * 100 / s.rate,
                   s.rate, 'active',
-                  :start + make_interval(secs => (CAST(g AS bigint) * 7919) % :seconds)
+                  :at + make_interval(secs => (CAST(g AS bigint) * 7919) % :seconds)
              FROM generate_series(1, :n) AS g
              CROSS JOIN LATERAL (
                  SELECT 500 + (g * 37) % 4500 AS bill,
@@ -100,10 +85,10 @@ def seed(community_id: int, merchants: int, redemptions: int, period) -> None:
         """INSERT INTO accounts (community_id, kind, unit, key, merchant_id, balance,
                                  may_go_negative, created_at)
            SELECT :c, 'merchant_receivable', 'points', 'merchant_receivable:merchant:' || m.id,
-                  m.id, 0, false, :start
+                  m.id, 0, false, :at
              FROM merchants m WHERE m.community_id = :c""",
         """INSERT INTO ledger_transactions (community_id, kind, memo, reference, created_at)
-           SELECT :c, 'redemption', m.name || ' 消费 redemption', 'bench-redeemed:' || m.id, :start
+           SELECT :c, 'redemption', m.name || ' 消费 redemption', 'bench-redeemed:' || m.id, :at
              FROM merchants m WHERE m.community_id = :c""",
         """CREATE TEMPORARY TABLE bench_received ON COMMIT DROP AS
            SELECT merchant_id, sum(points) AS points FROM redemptions
@@ -186,14 +171,7 @@ def _admin(community, name: str):
 
 
 def run(url: str, args) -> dict:
-    key = base64.b64encode(os.urandom(32)).decode()
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": "bench",
-            "JIFEN_SIGNING_KEYS": f"bench:{key}",
-        }
-    )
+    app = harness.jifen_app(url)
     try:
         with app.app_context():
             upgrade()
