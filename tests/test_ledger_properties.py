@@ -317,7 +317,6 @@ class LedgerMachine(RuleBasedStateMachine):
         assert unbalanced == []
 
 
-
 def test_invariants_hold_after_every_step(world):
     machines = []
 
