@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -146,6 +147,25 @@ def gunicorn(url: str, *, workers: int, threads: int = 1, app: str = "app:create
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def signed_in_page(base: str, username: str, password: str, path: str):
+    """A function that fetches ``path`` from a served Jifen as ``username``, signed in
+    through the sign-in form as a browser would be; it returns the page's text."""
+    cookies = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    form = cookies.open(f"{base}/login", timeout=30).read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    fields = {"username": username, "password": password, "csrf_token": token and token[1]}
+    body = urllib.parse.urlencode({k: v for k, v in fields.items() if v}).encode()
+    cookies.open(f"{base}/login", data=body, timeout=30).close()
+
+    def fetch() -> str:
+        with cookies.open(f"{base}{path}", timeout=30) as reply:
+            if reply.status != 200 or reply.url != f"{base}{path}":
+                raise RuntimeError(f"{path} answered {reply.status} at {reply.url}")
+            return reply.read().decode()
+
+    return fetch
 
 
 @dataclass

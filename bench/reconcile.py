@@ -403,7 +403,7 @@ def run(url: str, args) -> dict:
                 assert reply.status_code == 200, reply.status_code
                 return reply
 
-            page_seconds, page = timed(dashboard)
+            in_process_seconds, page = timed(dashboard)
             charts = page.get_data(as_text=True).count('<figure class="chart">')
             if charts != 4:
                 errors.append(f"the dashboard drew {charts} charts, not 4")
@@ -411,6 +411,12 @@ def run(url: str, args) -> dict:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+    with harness.gunicorn(url, workers=1) as base:
+        served_seconds, served = timed(
+            harness.signed_in_page(base, "bench-fund", PASSWORD, "/admin/dashboard")
+        )
+    if served.count('<figure class="chart">') != 4:
+        errors.append("the served dashboard did not draw its 4 charts")
     if entries < args.entries:
         errors.append(f"seeded {entries:,} entries, not {args.entries:,}")
     return {
@@ -424,8 +430,9 @@ def run(url: str, args) -> dict:
         "reconcile_current_month_seconds": round(month_seconds, 3),
         "reconcile_ok": total.ok,
         "redeemed_points": redeemed["coupon"] + redeemed["pay_code"],
-        "dashboard_seconds": round(page_seconds, 3),
-        "target": "report under 2 s, dashboard under 0.3 s (design.md §12)",
+        "dashboard_seconds": round(served_seconds, 3),
+        "dashboard_in_this_process_seconds": round(in_process_seconds, 3),
+        "target": "report under 2 s, dashboard under 0.3 s as gunicorn serves it (design.md §12)",
         "errors": errors,
     }
 
