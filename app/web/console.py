@@ -35,6 +35,7 @@ from .console_forms import (
     ReasonForm,
     RoleForm,
     SettingsForm,
+    add_member,
     refuse_into,
     role_choices,
 )
@@ -114,25 +115,12 @@ def console_new_member():
     form.role.choices = role_choices(include_fund_admin=False)
     form.merchant.choices = _merchant_choices(community)
     if form.validate_on_submit():
-        if communities.username_taken(form.username.data):
-            form.username.errors.append(_("This username is taken."))
-        else:
-            try:
-                member = communities.create_member(
-                    community,
-                    username=form.username.data,
-                    password=form.password.data,
-                    display_name=form.display_name.data,
-                    role=Role(form.role.data),
-                    merchant_id=_chosen_merchant(form),
-                    actor=g.actor,
-                )
-            except Problem as problem:
-                db.session.rollback()
-                refuse_into(form, problem, "username", FIELD_NAMES)
-            else:
-                flash(_("%(name)s is added.", name=member.display_name), "success")
-                return redirect(url_for("web.console_member", member_id=member.id), 303)
+        member = add_member(
+            form, community, Role(form.role.data), FIELD_NAMES, merchant_id=_chosen_merchant(form)
+        )
+        if member is not None:
+            flash(_("%(name)s is added.", name=member.display_name), "success")
+            return redirect(url_for("web.console_member", member_id=member.id), 303)
     return render_template("console/member_form.html", form=form), 422 if form.errors else 200
 
 

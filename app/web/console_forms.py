@@ -5,6 +5,7 @@ checks again, and a refusal it names lands on the field it is about
 (:func:`refuse_into`).
 """
 
+from flask import g
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -33,7 +34,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import OfferKind, Role
 
+from .. import communities
 from ..communities import MIN_PASSWORD_LENGTH
+from ..extensions import db
 from ..problems import Problem
 from . import in_readers_language
 
@@ -356,3 +359,27 @@ def refuse_into(
     fields = [name for name in named if name in form._fields] or [fallback]
     for name in fields:
         form[name].errors = [*form[name].errors, said]
+
+
+def add_member(
+    form: FlaskForm, community, role: Role, names: dict[str, str] | None = None, **fields
+):
+    """The member a form with ``username``, ``password`` and ``display_name`` asks for,
+    created by the signed-in actor; or None, with the refusal next to its field."""
+    if communities.username_taken(form.username.data):
+        form.username.errors.append(_l("This username is taken."))
+        return None
+    try:
+        return communities.create_member(
+            community,
+            username=form.username.data,
+            password=form.password.data,
+            display_name=form.display_name.data,
+            role=role,
+            actor=g.actor,
+            **fields,
+        )
+    except Problem as problem:
+        db.session.rollback()
+        refuse_into(form, problem, "username", names)
+        return None

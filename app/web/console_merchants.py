@@ -19,6 +19,7 @@ from .console_forms import (
     MerchantProfileForm,
     OfferForm,
     StaffForm,
+    add_member,
     refuse_into,
 )
 from .pages import console_action, once
@@ -145,28 +146,10 @@ def update_merchant(merchant):
 def add_staff(merchant):
     form = StaffForm()
     if form.validate_on_submit():
-        if communities.username_taken(form.username.data):
-            form.username.errors.append(_("This username is taken."))
-        else:
-            try:
-                member = communities.create_member(
-                    merchant.community,
-                    username=form.username.data,
-                    password=form.password.data,
-                    display_name=form.display_name.data,
-                    role=Role.MERCHANT_STAFF,
-                    merchant_id=merchant.id,
-                    actor=g.actor,
-                )
-            except Problem as problem:
-                db.session.rollback()
-                refuse_into(form, problem, "username")
-            else:
-                flash(
-                    _("%(name)s can now sign in at the till.", name=member.display_name),
-                    "success",
-                )
-                return redirect(url_for("web.console_merchant", merchant_id=merchant.id), 303)
+        member = add_member(form, merchant.community, Role.MERCHANT_STAFF, merchant_id=merchant.id)
+        if member is not None:
+            flash(_("%(name)s can now sign in at the till.", name=member.display_name), "success")
+            return redirect(url_for("web.console_merchant", merchant_id=merchant.id), 303)
     return _merchant_page(merchant, staff_form=form)
 
 

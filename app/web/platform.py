@@ -12,7 +12,14 @@ from .. import communities
 from ..extensions import db
 from ..problems import Problem
 from . import blp
-from .console_forms import CommunityForm, FundAdminForm, PasswordForm, PromoteForm, refuse_into
+from .console_forms import (
+    CommunityForm,
+    FundAdminForm,
+    PasswordForm,
+    PromoteForm,
+    add_member,
+    refuse_into,
+)
 from .pages import once, page_action
 
 
@@ -22,9 +29,7 @@ from .pages import once, page_action
 def platform_communities():
     form = CommunityForm()
     if form.validate_on_submit():
-        if db.session.execute(
-            sa.select(Community.id).where(Community.slug == form.slug.data)
-        ).first():
+        if communities.by_slug(form.slug.data) is not None:
             form.slug.errors.append(_("Another community has this short name."))
         if communities.username_taken(form.admin_username.data):
             form.admin_username.errors.append(_("This username is taken."))
@@ -81,24 +86,10 @@ def platform_community(community):
 def add_fund_admin(community):
     form = FundAdminForm()
     if form.validate_on_submit():
-        if communities.username_taken(form.username.data):
-            form.username.errors.append(_("This username is taken."))
-        else:
-            try:
-                member = communities.create_member(
-                    community,
-                    username=form.username.data,
-                    password=form.password.data,
-                    display_name=form.display_name.data,
-                    role=Role.FUND_ADMIN,
-                    actor=g.actor,
-                )
-            except Problem as problem:
-                db.session.rollback()
-                refuse_into(form, problem, "username")
-            else:
-                flash(_("%(name)s is a fund admin now.", name=member.display_name), "success")
-                return redirect(url_for("web.platform_community", slug=community.slug), 303)
+        member = add_member(form, community, Role.FUND_ADMIN)
+        if member is not None:
+            flash(_("%(name)s is a fund admin now.", name=member.display_name), "success")
+            return redirect(url_for("web.platform_community", slug=community.slug), 303)
     return _community_page(community, admin_form=form)
 
 
