@@ -18,10 +18,11 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from models import ApiToken, Member, Merchant, utcnow
+from models import ApiToken, Community, Member, Merchant, utcnow
 
+from . import sql
 from .extensions import db, login_manager
 from .problems import Unauthorized
 
@@ -93,27 +94,44 @@ def issue_token(member: Member) -> tuple[str, ApiToken]:
 
 
 def revoke_token(secret: str) -> None:
-    token = _find_token(secret)
-    if token is not None and token.revoked_at is None:
-        token.revoked_at = utcnow()
+    db.session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.digest == token_digest(secret), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
-#: Built once, as every API request runs it. The member's shop comes in the
-#: same query, as a cashier's every request needs it; the shop's community is
-#: the member's, already loaded, so it is not joined twice.
-_TOKEN_BY_DIGEST = (
-    sa.select(ApiToken)
+#: Every API request runs it: the token, its member, the member's community and
+#: shop (a cashier's requests need it), in one prepared statement.
+_ACTOR_BY_DIGEST = (
+    sa.select(
+        ApiToken.digest,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        *sql.columns_of(Member, "member_"),
+        *sql.columns_of(Community, "community_"),
+        *sql.columns_of(Merchant, "merchant_"),
+    )
+    .join(Member, Member.id == ApiToken.member_id)
+    .outerjoin(Community, Community.id == Member.community_id)
+    .outerjoin(
+        Merchant,
+        (Merchant.community_id == Member.community_id) & (Merchant.id == Member.merchant_id),
+    )
     .where(ApiToken.digest == sa.bindparam("digest"))
-    .options(joinedload(ApiToken.member).joinedload(Member.merchant).lazyload(Merchant.community))
 )
 
 
-def _find_token(secret: str) -> ApiToken | None:
+def _token_actor(secret: str) -> tuple[Member, object] | None:
+    """The member a known token names, with the token's row (its digest and life)."""
     digest = token_digest(secret)
-    token = db.session.execute(_TOKEN_BY_DIGEST, {"digest": digest}).scalar_one_or_none()
-    if token is None or not hmac.compare_digest(token.digest, digest):
+    row = sql.hot_row(_ACTOR_BY_DIGEST, {"digest": digest})
+    if row is None or not hmac.compare_digest(row.digest, digest):
         return None
-    return token
+    member = sql.adopt(Member, row, "member_")
+    set_committed_value(member, "community", sql.adopt(Community, row, "community_"))
+    set_committed_value(member, "merchant", sql.adopt(Merchant, row, "merchant_"))
+    return member, row
 
 
 def bearer_secret() -> str | None:
@@ -165,19 +183,20 @@ def api_actor() -> Member:
         raise BearerTokenMissing(
             _("Send 'Authorization: Bearer <token>'; get a token from POST /api/v1/auth/token.")
         )
-    token = _find_token(secret)
-    if token is None:
+    found = _token_actor(secret)
+    if found is None:
         raise BearerTokenNotLive(_("The bearer token is unknown, expired or revoked."))
+    member, token = found
     refusal = token_refusal(
         revoked_at=token.revoked_at,
         expires_at=token.expires_at,
-        member_active=token.member.is_active,
+        member_active=member.is_active,
         now=utcnow(),
     )
     if refusal is not None:
         raise refusal
-    g.actor = token.member
-    return token.member
+    g.actor = member
+    return member
 
 
 class PageSessions(SecureCookieSessionInterface):

@@ -19,6 +19,7 @@ from models import (
     Member,
 )
 
+from . import sql
 from .communities import local_today, rate_in_force, wallet_of
 from .extensions import db
 from .ledger import account_key
@@ -74,10 +75,10 @@ def balance(member: Member) -> Balance:
     }
     found = None
     if member.role in WALLET_ROLES:
-        found = db.session.execute(_BALANCE, where).one_or_none()
+        found = sql.hot_row(_BALANCE, where)
     if found is None:
         wallet_or_404(member)
-        found = db.session.execute(_BALANCE, where).one()
+        found = sql.hot_row(_BALANCE, where)
     points, rate = found
     value = points_value(points, rate)
     return Balance(member.id, points, value.value_fen, value.remainder_centipoints, rate)

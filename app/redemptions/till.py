@@ -43,7 +43,6 @@ import psycopg
 import sqlalchemy as sa
 from flask import Response
 from psycopg.rows import namedtuple_row
-from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from models import (
     ApiToken,
@@ -61,7 +60,7 @@ from models import (
     Role,
 )
 
-from .. import auth, authz, communities, coupons, offers, ratelimit
+from .. import auth, authz, communities, coupons, offers, ratelimit, sql
 from ..coupon_tokens import normalize_code, read_token
 from ..extensions import db
 from ..problems import Problem
@@ -137,22 +136,17 @@ def _read(coupon_match: sa.ColumnElement[bool]) -> sa.Select:
     )
 
 
-def _driver_sql(statement) -> str:
-    """``statement`` as psycopg's text, for the bare driver's prepared statements."""
-    return str(statement.compile(dialect=psycopg_dialect.dialect()))
-
-
 def reads() -> dict[str, str]:
     """The read by the typed code, and by the id a verified QR token names."""
     return {
-        "code": _driver_sql(_read(Coupon.code == sa.bindparam("code"))),
-        "token": _driver_sql(_read(Coupon.id == sa.bindparam("coupon_id"))),
+        "code": sql.driver_sql(_read(Coupon.code == sa.bindparam("code"))),
+        "token": sql.driver_sql(_read(Coupon.id == sa.bindparam("coupon_id"))),
     }
 
 
 #: Built at import, so a column renamed in the models breaks here, not at a till.
 READ = reads()
-WRITE = _driver_sql(
+WRITE = sql.driver_sql(
     sa.select(sa.literal_column("1")).select_from(
         sa.func.jifen_redeem(*(sa.bindparam(name) for name in REDEEM_PARAMETERS))
     )
