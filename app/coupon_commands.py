@@ -1,13 +1,15 @@
 """``flask coupons ...``: issuance runs, expiry and signing-key rotation.
 
-Each command commits once, at its end; on any error nothing is kept.
+Each command commits once, at its end, and on any error nothing is kept; a
+city's month commits each rule's run as it ends.
 """
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
-from models import Community, IssuanceRule
+from models import Community, IssuanceRule, IssuanceRun
 
 from . import communities, coupons, issuance, signing
 from .earnings import Period
@@ -45,25 +47,61 @@ def _community(slug: str) -> Community:
 
 
 @group.command("issue")
-@click.option("--community", "slug", required=True, help="The community's slug.")
-@click.option("--rule", "rule_id", required=True, type=int, help="The issuance rule's id.")
 @click.option("--period", required=True, help="The finished month whose earnings count, YYYY-MM.")
-def issue(slug, rule_id, period):
-    """Issue a rule's coupons for a month; running it again issues nothing more."""
-    community = _community(slug)
-    rule = db.session.get(IssuanceRule, rule_id)
-    if rule is None or rule.community_id != community.id:
-        raise click.ClickException(f"No issuance rule {rule_id} in '{slug}'.")
-    progress = Progress("Issuing coupons")
+@click.option("--community", "slug", default=None, help="One community's slug; default all.")
+@click.option("--rule", "rule_id", type=int, default=None, help="One rule (of --community).")
+def issue(period, slug, rule_id):
+    """Issue coupons for a month: one rule's, one community's, or a whole city's
+    (every rule of every active community). Running it again issues nothing more."""
     try:
-        run = issuance.issue_coupons(rule, Period.parse(period), progress=progress)
+        month = Period.parse(period)
+    except Problem as error:
+        raise click.ClickException(str(error.detail)) from error
+    if rule_id is not None:
+        if slug is None:
+            raise click.ClickException("--rule needs --community.")
+        community = _community(slug)
+        rule = db.session.get(IssuanceRule, rule_id)
+        if rule is None or rule.community_id != community.id:
+            raise click.ClickException(f"No issuance rule {rule_id} in '{slug}'.")
+        progress = Progress("Issuing coupons")
+        try:
+            run = _issue(rule, month, progress)
+        finally:
+            progress.close()
+        click.echo(_summary(run, rule))
+        return
+    rules = db.session.scalars(
+        sa.select(IssuanceRule)
+        .join(Community, Community.id == IssuanceRule.community_id)
+        .where(Community.active, Community.id == _community(slug).id if slug else sa.true())
+        .order_by(IssuanceRule.community_id, IssuanceRule.id)
+    ).all()
+    issued = points = 0
+    with click.progressbar(
+        rules, label=f"Issuing {month}'s coupons", show_pos=True,
+        item_show_func=lambda rule: f"{issued:,} coupons" if rule else None,
+    ) as bar:  # fmt: skip
+        for rule in bar:
+            run = _issue(rule, month, None)
+            issued, points = issued + run.issued, points + run.points
+    click.echo(f"{len(rules):,} rules: issued {issued:,} coupons, {points:,} points.")
+
+
+def _issue(rule: IssuanceRule, month: Period, progress) -> IssuanceRun:
+    """One rule's run, committed on its own: a city's month is many runs, and a
+    failure in one keeps the others (running again completes it)."""
+    try:
+        run = issuance.issue_coupons(rule, month, progress=progress)
     except Problem as error:
         db.session.rollback()
-        raise click.ClickException(str(error.detail)) from error
-    finally:
-        progress.close()
+        raise click.ClickException(f"{rule.name} ({rule.id}): {error.detail}") from error
     db.session.commit()
-    click.echo(
+    return run
+
+
+def _summary(run: IssuanceRun, rule: IssuanceRule) -> str:
+    return (
         f"Run {run.id}: issued {run.issued:,} coupons, {run.points:,} points "
         f"({rule.name}, {run.period})."
         + (f" Skipped {run.skipped:,}: wallet short of the coupon." if run.skipped else "")

@@ -17,6 +17,7 @@ from models import (
     CouponStatus,
     ExpiryTarget,
     IssuanceRun,
+    Role,
     TransactionKind,
 )
 
@@ -69,6 +70,38 @@ def test_issue_says_what_was_skipped(cli, community, admin, make_member):
     assert "issued 0 coupons" in result.output
     assert "Skipped 1: wallet short of the coupon." in result.output
     assert wallet(resident) == 50
+
+
+def test_issue_for_a_whole_city_runs_every_rule_once(cli, make_community, make_member):
+    """Without --community, every rule of every active community; again, nothing more."""
+    places = [make_community() for _ in range(3)]
+    places[2].active = False
+    for place in places:
+        admin = make_member(place, Role.FUND_ADMIN)
+        for _ in range(2):
+            earn(make_member(place), 300)
+        make_rule(place, admin, name=f"券 {place.slug}")
+    db.session.commit()
+
+    first = cli.invoke(args=["coupons", "issue", "--period", str(last_month())])
+
+    assert first.exit_code == 0, first.output
+    assert "Issuing" in first.output
+    for place, expected in zip(places, (200, 200, 0), strict=True):
+        assert escrow(place) == expected
+        reconciled(cli, place)
+    again = cli.invoke(args=["coupons", "issue", "--period", str(last_month())])
+    assert again.exit_code == 0, again.output
+    assert "issued 0 coupons" in again.output
+    assert [escrow(place) for place in places] == [200, 200, 0]
+
+
+def test_a_rule_needs_its_community(cli, community, admin):
+    rule = make_rule(community, admin)
+    db.session.commit()
+    result = cli.invoke(args=["coupons", "issue", "--rule", str(rule.id), "--period", "2026-01"])
+    assert result.exit_code == 1
+    assert "--rule needs --community." in result.output
 
 
 @pytest.mark.parametrize(
