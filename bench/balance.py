@@ -43,19 +43,9 @@ def seed(url: str, residents: int) -> list[tuple[int, str]]:
 
 
 def lua(pairs: list[tuple[int, str]]) -> str:
-    rows = ",\n".join(f'{{{member_id}, "{token}"}}' for member_id, token in pairs)
-    return f"""
-local callers = {{
-{rows}
-}}
-local n = 0
-request = function()
-  n = n % #callers + 1
-  local caller = callers[n]
-  return wrk.format("GET", "/api/v1/members/" .. caller[1] .. "/balance",
-                    {{["Authorization"] = "Bearer " .. caller[2]}})
-end
-"""
+    return harness.get_lua(
+        [(f"/api/v1/members/{member_id}/balance", token) for member_id, token in pairs]
+    )
 
 
 def main() -> None:

@@ -204,6 +204,21 @@ end
 """
 
 
+def get_lua(calls: list[tuple[str, str]]) -> str:
+    """A wrk script (for :func:`wrk`) that GETs each ``(path, bearer token)`` in turn."""
+    rows = ",\n".join(f'{{"{path}", "{token}"}}' for path, token in calls)
+    return f"""
+local calls = {{
+{rows}
+}}
+local n = 0
+request = function()
+  n = n % #calls + 1
+  return wrk.format("GET", calls[n][1], {{["Authorization"] = "Bearer " .. calls[n][2]}})
+end
+"""
+
+
 def wrk(base: str, script: str, *, clients: int, seconds: int, threads: int = 1) -> Load:
     """Drive ``base`` with wrk running ``script`` (Lua, without its ``done``)."""
     path = ROOT / "bench" / "out" / "load.lua"

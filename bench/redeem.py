@@ -61,7 +61,9 @@ def seed(url: str, coupons: int) -> tuple[list[str], list[str]]:
         seed_residents(community.id, coupons, last_month())
         issuance.issue_coupons(rule, last_month(), actor=admin)
         db.session.commit()
-        codes = db.session.scalars(sa.select(Coupon.code).order_by(Coupon.id)).all()
+        codes = db.session.scalars(
+            sa.select(Coupon.code).where(Coupon.community_id == community.id).order_by(Coupon.id)
+        ).all()
         db.session.remove()
         db.engine.dispose()
     return codes, tokens
@@ -101,7 +103,9 @@ def check(url: str, succeeded: int, in_flight: int) -> dict:
     app = app_for(url)
     with app.app_context():
         community = db.session.scalar(sa.select(Community).where(Community.slug == "bench"))
-        redemptions = db.session.scalar(sa.select(sa.func.count()).select_from(Redemption))
+        redemptions = db.session.scalar(
+            sa.select(sa.func.count()).where(Redemption.community_id == community.id)
+        )
         report = reconcile(community)
         failed = [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
         db.session.remove()

@@ -8,69 +8,24 @@ serve the query, so one left in a plan is a table read whole, however small the
 test's data. Tables that grow with the city (the ledger, coupons, redemptions,
 members, tokens...) may not be; the few that hold a community's settings may."""
 
-from contextlib import contextmanager
-
 import pytest
-import sqlalchemy as sa
 from support.coupons import earn, issued_coupon
 
-from app import auth, communities
+from app import auth, communities, query_plans
 from app.earnings import last_month
 from app.extensions import db
 from app.redemptions import till
 
 pytestmark = pytest.mark.postgres
 
-#: A community's settings and its partners: they grow with the number of
-#: communities and merchants, not with residents or time.
-SMALL = {
-    "communities",
-    "points_rates",
-    "merchants",
-    "merchant_groups",
-    "merchant_group_members",
-    "offers",
-    "issuance_rules",
-    "alembic_version",
-}
-
-
-@contextmanager
-def statements_run():
-    """The reads the app sends through SQLAlchemy meanwhile, with their parameters."""
-    seen: list[tuple[str, dict]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, executemany):
-        if not executemany and statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            seen.append((statement, parameters))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-
-
-def nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from nodes(child)
-
 
 def tables_read_whole(statement: str, parameters) -> set[str]:
     driver = db.session.connection().connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-        try:
-            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            (document,) = cursor.fetchone()
-        finally:
-            cursor.execute("RESET enable_seqscan")
-    return {
-        node["Relation Name"]
-        for node in nodes(document[0]["Plan"])
-        if node["Node Type"] == "Seq Scan" and node["Relation Name"] not in SMALL
-    }
+    return query_plans.tables_read_whole(driver, statement, parameters)
+
+
+def statements_run():
+    return query_plans.statements_run(db.engine)
 
 
 def assert_read_by_index(seen):
