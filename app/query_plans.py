@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from . import sql
+
 #: A community's settings and its partners: they grow with the number of
 #: communities and merchants, not with residents or time, so reading one whole is
 #: no sign of a missing index.
@@ -31,17 +33,23 @@ SMALL = frozenset(
 
 @contextmanager
 def statements_run(engine):
-    """The reads sent through ``engine`` meanwhile, with their parameters."""
+    """The reads sent through ``engine`` meanwhile, with their parameters, and the
+    hot reads sent to the driver directly (:func:`app.sql.hot_row`)."""
     seen: list[tuple[str, dict]] = []
 
     def record(_conn, _cursor, statement, parameters, _context, executemany):
         if not executemany and statement.lstrip().upper().startswith(("SELECT", "WITH")):
             seen.append((statement, parameters))
 
+    def hot(statement, parameters):
+        seen.append((statement, parameters))
+
     sa.event.listen(engine, "before_cursor_execute", record)
+    sql.watchers.append(hot)
     try:
         yield seen
     finally:
+        sql.watchers.remove(hot)
         sa.event.remove(engine, "before_cursor_execute", record)
 
 

@@ -117,6 +117,10 @@ def driver_sql(statement: sa.Executable) -> str:
     return str(statement.compile(dialect=_PSYCOPG))
 
 
+#: Called with each hot read's text and parameters (see app.query_plans): these
+#: statements pass SQLAlchemy's events by.
+watchers: list = []
+
 #: Where a pooled connection keeps its cursor for hot reads, so the cursor's
 #: adapters stay looked up from one request to the next.
 _CURSOR = "jifen.hot_cursor"
@@ -132,7 +136,10 @@ def hot_row(statement: sa.Select, parameters: dict):
     cursor = pooled.info.get(_CURSOR)
     if cursor is None or cursor.connection is not pooled.driver_connection:
         cursor = pooled.info[_CURSOR] = pooled.driver_connection.cursor(row_factory=namedtuple_row)
-    return cursor.execute(driver_sql(statement), parameters, prepare=True).fetchone()
+    text = driver_sql(statement)
+    for watch in watchers:
+        watch(text, parameters)
+    return cursor.execute(text, parameters, prepare=True).fetchone()
 
 
 def columns_of(model, prefix: str) -> list[sa.Label]:

@@ -11,7 +11,7 @@ members, tokens...) may not be; the few that hold a community's settings may."""
 import pytest
 from support.coupons import earn, issued_coupon
 
-from app import auth, communities, query_plans
+from app import auth, communities, query_plans, sql, wallets
 from app.earnings import last_month
 from app.extensions import db
 from app.redemptions import till
@@ -64,6 +64,8 @@ def test_a_members_reads_use_indexes(api, books, resident):
         )
         assert later.status_code == 200 and later.json["items"]
         assert me.get(f"/members/{resident.id}/coupons").status_code == 200
+    hot = {sql.driver_sql(auth._ACTOR_BY_DIGEST), sql.driver_sql(wallets._BALANCE)}
+    assert hot <= {statement for statement, _ in seen}, "the hot reads were not captured"
     assert_read_by_index(seen)
 
 
