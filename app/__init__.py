@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from . import config as jifen_config
-from . import headers, inputs, logs, metrics, operations, ratelimit
+from . import headers, inputs, logs, metrics, operations, ratelimit, replica
 from .auth import PageSessions
 from .extensions import api as rest_api
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -57,10 +57,12 @@ def register_extensions(app: Flask) -> None:
     metrics.init_app(app)
     logs.init_app(app)
     headers.init_app(app)
+    replica.configure(app.config)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
+        replica.init_app(app, db.engines)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)

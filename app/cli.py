@@ -15,6 +15,7 @@ from .extensions import db
 from .money import format_fen
 from .problems import Problem
 from .reconciliation import reconcile
+from .replica import reports_reads
 
 users = AppGroup("users", help="Manage sign-in accounts.")
 
@@ -60,7 +61,8 @@ def reconcile_command(slug, period):
         raise click.ClickException(f"No community '{slug}'.")
     failed = False
     for community in selected:
-        report = reconcile(community, month)
+        with reports_reads():
+            report = reconcile(community, month)
         failed |= not report.ok
         for line in report_lines(report):
             click.echo(line)

@@ -24,7 +24,11 @@ def _database_url(instance_path: str) -> str:
     if not url:
         Path(instance_path).mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{Path(instance_path) / 'jifen.sqlite'}"
-    # Platforms hand out postgres:// URLs; SQLAlchemy wants an explicit driver.
+    return _with_driver(url)
+
+
+def _with_driver(url: str) -> str:
+    """Platforms hand out postgres:// URLs; SQLAlchemy wants an explicit driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
@@ -48,6 +52,9 @@ def from_environment(instance_path: str) -> dict:
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(),
+        #: A streaming replica the reports read from (app.replica); unset, the primary.
+        "REPORTS_DATABASE_URL": os.environ.get("REPORTS_DATABASE_URL")
+        and _with_driver(os.environ["REPORTS_DATABASE_URL"]),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY"),

@@ -9,8 +9,9 @@ from flask_wtf import CSRFProtect
 from models import Base
 
 from .problems import ProblemApi
+from .replica import Session
 
-db = SQLAlchemy(metadata=Base.metadata)
+db = SQLAlchemy(metadata=Base.metadata, session_options={"class_": Session})
 migrate = Migrate()
 babel = Babel()
 login_manager = LoginManager()

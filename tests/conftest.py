@@ -95,7 +95,8 @@ def app(database_url):
 @pytest.fixture(autouse=True)
 def db_session(request, app):
     """Run the test inside one transaction and roll it back afterwards."""
-    if {"committing_app", "live_server", "site"} & set(request.fixturenames):
+    own = request.node.get_closest_marker("own_databases")
+    if own or {"committing_app", "live_server", "site"} & set(request.fixturenames):
         yield None
         return
     with app.app_context():

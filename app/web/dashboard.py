@@ -22,6 +22,7 @@ from ..extensions import db
 from ..money import format_fen
 from ..problems import InvalidInput, NotFound, Problem
 from ..reconciliation import position, reconcile
+from ..replica import reports_reads
 from . import blp
 from .earning_labels import CATEGORY_LABELS
 from .pages import public_community
@@ -71,7 +72,8 @@ def _month_label(period: Period) -> str:
 def dashboard_page():
     member = _admin("dashboard.read")
     community = member.community
-    history = dashboard.months(community, MONTHS_SHOWN)
+    with reports_reads():
+        history = dashboard.months(community, MONTHS_SHOWN)
     now = position(community)
     labels = [_month_label(month.period) for month in history]
     minted = dashboard.series(history, "points", "minted", "total")
@@ -177,7 +179,9 @@ def reconciliation_page():
     member = _admin("reconciliation.read")
     community = member.community
     period = _period_arg()
-    report = reconcile(community, period)
+    with reports_reads():
+        report = reconcile(community, period)
+        shown = [m.period for m in reversed(dashboard.months(community, MONTHS_SHOWN))]
     document = report.as_dict()
     sections = {}
     for section, item, value, unit in report_exports.flatten(document):
@@ -193,7 +197,7 @@ def reconciliation_page():
         report=report,
         document=document,
         sections=[(report_exports.SECTIONS[name], rows) for name, rows in sections.items()],
-        months=[m.period for m in reversed(dashboard.months(community, MONTHS_SHOWN))],
+        months=shown,
     )
 
 
@@ -218,7 +222,8 @@ def reconciliation_export(fmt: str):
     if fmt not in ("csv", "xlsx"):
         raise NotFound()
     period = _period_arg()
-    document = reconcile(member.community, period).as_dict()
+    with reports_reads():
+        document = reconcile(member.community, period).as_dict()
     name = f"jifen-{member.community.slug}-{period or 'total'}.{fmt}"
     if fmt == "csv":
         body, mimetype = report_exports.to_csv(document), report_exports.CSV_TYPE

@@ -8,6 +8,7 @@ from ...authz import requires
 from ...earnings import Period
 from ...idempotency import idempotent
 from ...reconciliation import reconcile
+from ...replica import reports_reads
 from ..blueprint import Blueprint
 from .schemas import MonthCloseOut, MonthClosesOut, ReconciliationOut, ReportArgs, VerificationOut
 
@@ -46,7 +47,8 @@ def get_reconciliation(args, community):
     ``?format=csv`` or ``?format=xlsx`` gives the same figures as a file.
     """
     period = Period.parse(args["period"]) if args.get("period") else None
-    document = reconcile(community, period).as_dict()
+    with reports_reads():
+        document = reconcile(community, period).as_dict()
     if args["format"] == "json":
         return document
     name = f"jifen-{community.slug}-{period or 'total'}"
