@@ -31,7 +31,8 @@ def app_on(database_url: str, **config):
         yield app
     finally:
         with app.app_context():
-            db.engine.dispose()
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 def login_limited(database_url: str, limit: str, storage: str = "memory://"):
