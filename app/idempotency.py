@@ -5,7 +5,7 @@ transaction (``INSERT ... ON CONFLICT DO NOTHING``: one statement, no
 savepoint), runs, and stores its response in that row before the request's
 single commit. A retry finds the row and gets the stored response back byte
 for byte; a retry with another body is a 409. Concurrent requests with one key
-meet at the unique ``(community_id, member_id, key)`` index: the database makes the later
+meet at the unique ``(member_id, key)`` index: the database makes the later
 ones wait for the first to commit, after which they replay its response, so
 the effect happens exactly once. A request that fails rolls back its key row
 with everything else, having changed nothing, and may be retried. The one
@@ -158,7 +158,7 @@ def _claim_statement(dialect) -> sa.Insert:
     return (
         dialect.insert(_KEYS)
         .values({name: sa.bindparam(name) for name in _CLAIM_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["community_id", "member_id", "key"])
+        .on_conflict_do_nothing(index_elements=["member_id", "key"])
         .returning(_KEYS.c.id)
     )
 
@@ -192,9 +192,7 @@ def _claim(member_id: int, key: str, digest: str) -> int | None:
 def _stored(member_id: int, key: str) -> IdempotencyKey | None:
     stored = db.session.execute(
         sa.select(IdempotencyKey).where(
-            IdempotencyKey.community_id == g.actor.community_id,
-            IdempotencyKey.member_id == member_id,
-            IdempotencyKey.key == key,
+            IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
         )
     ).scalar_one_or_none()
     if stored is not None and stored.expires_at <= utcnow():

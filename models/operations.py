@@ -5,23 +5,21 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, community_keyed, utcnow
+from .base import Base, utcnow
 
 
 class IdempotencyKey(Base):
     """The first response to a value-moving request, replayed for retries.
 
     Keys are scoped to the caller, as a client can only retry its own requests.
-    Only members of a community move value (platform admins only read community
-    data), so each key belongs to its caller's community.
     """
 
     __tablename__ = "idempotency_keys"
 
-    #: Unique on its own; indexed, as rows are looked up by id alone.
-    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
-    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
-    member_id: Mapped[int] = mapped_column()
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The caller's community (NULL for a platform admin).
+    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id"))
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"))
     key: Mapped[str] = mapped_column(sa.String(255))
     #: SHA-256 over method, path and canonical body: same key, other body is a conflict.
     fingerprint: Mapped[str] = mapped_column(sa.String(64))
@@ -31,13 +29,7 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
-    __mapper_args__ = {"primary_key": ["id"]}
-    __table_args__ = community_keyed(
-        sa.UniqueConstraint("community_id", "member_id", "key"),
-        sa.ForeignKeyConstraint(
-            ["community_id", "member_id"], ["members.community_id", "members.id"]
-        ),
-    )
+    __table_args__ = (sa.UniqueConstraint("member_id", "key"),)
 
 
 class AuditEntry(Base):

@@ -217,8 +217,6 @@ ROWS_AT_0014 = (
     "'ABCDEFGH', 100, 100, 'issued', '2026-12-01 00:00:00', '2027-01-01 00:00:00')",
     "INSERT INTO coupon_postings (id, community_id, coupon_id, transaction_id, amount) "
     "VALUES (80, 1, 70, 20, 100)",
-    "INSERT INTO idempotency_keys (id, community_id, member_id, key, fingerprint, created_at, "
-    "expires_at) VALUES (90, 1, 10, 'award-40', 'f', CURRENT_TIMESTAMP, '2026-12-02 00:00:00')",
 )
 KEPT = {
     "merchants": [7],
@@ -230,7 +228,6 @@ KEPT = {
     "issuance_runs": [60],
     "coupons": [70],
     "coupon_postings": [80],
-    "idempotency_keys": [90],
 }
 
 
@@ -274,7 +271,6 @@ def test_0015_keys_the_first_tables_by_community_and_keeps_their_rows(migration_
     assert all(keyed_by_community(table) for table in KEPT)
     assert actor_key("ledger_transactions", "actor_id") == ["community_id", "actor_id"]
     assert actor_key("awards", "requested_by_id") == ["community_id", "requested_by_id"]
-    assert actor_key("idempotency_keys", "member_id") == ["community_id", "member_id"]
     with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
         # A fund admin of another community may not ask for this one's award.
         connection.exec_driver_sql(

@@ -9,12 +9,10 @@ definition, against the new one. The actors that are always of the row's
 community (``ACTORS``) are referred to by ``(community_id, actor)``, and a
 coupon's postings are unique per transaction within the community.
 
-Idempotency keys join them: only members of a community move value, so a key's
-``community_id`` is never NULL, and a key is unique per ``(community_id,
-member_id, key)``; ``jifen_redeem``, which claims the till's keys with ``ON
-CONFLICT`` on that key, is loaded again (``0015_redeem.pg.sql``). Members, their
-API tokens and the audit log keep ``id`` alone: a platform admin belongs to no
-community (see tests/test_shard_ready_postgres.py).
+Members, their API tokens, their idempotency keys and the audit log keep ``id``
+alone: a platform admin belongs to no community (see
+tests/test_shard_ready_postgres.py). No function names a changed key:
+``jifen_redeem``'s one ``ON CONFLICT`` is on the idempotency key's.
 
 On PostgreSQL each table's two indexes are built anew and the foreign keys
 into it checked again, under an exclusive lock: minutes at city size. SQLite
@@ -29,7 +27,6 @@ Create Date: 2026-12-12
 """
 
 from contextlib import contextmanager
-from pathlib import Path
 
 from alembic import op
 import sqlalchemy as sa
@@ -62,32 +59,23 @@ TABLES = (
     "pay_code_uses",
     "offers",
     "redemptions",
-    "idempotency_keys",
 )
 
-#: Tables without a unique ``(community_id, id)`` of their own before this revision
-#: (the ledger's entries refer to an account with its unit).
-WITHOUT_COMMUNITY_ID_ID = frozenset({"accounts", "ledger_entries", "idempotency_keys"})
+#: Tables without a unique ``(community_id, id)`` before this revision: nothing referred
+#: to them by it (the ledger's entries refer to an account with its unit).
+WITHOUT_COMMUNITY_ID_ID = frozenset({"accounts", "ledger_entries"})
 
-#: Columns naming a member who is always of the row's community: a fund admin,
-#: an organizer or a cashier acting in it, or the caller of a value-moving request
-#: (platform admins only read community data, and move no value).
+#: Columns naming a member who is always of the row's community: a fund admin, an
+#: organizer or a cashier acting in it (platform admins only read community data).
 ACTORS = {
     "awards": ("requested_by_id", "decided_by_id"),
     "issuance_rules": ("created_by_id",),
     "issuance_runs": ("actor_id",),
     "ledger_transactions": ("actor_id",),
-    "idempotency_keys": ("member_id",),
 }
 
 #: Unique keys that left ``community_id`` out.
-UNIQUES = {
-    "coupon_postings": ("coupon_id", "transaction_id"),
-    "idempotency_keys": ("member_id", "key"),
-}
-
-#: Nullable for a platform admin's keys, of which there are none.
-NOT_NULL = {"idempotency_keys": "community_id"}
+UNIQUES = {"coupon_postings": ("coupon_id", "transaction_id")}
 
 #: The foreign keys that rely on one of the named keys, each with its definition.
 REFERENCES = sa.text(
@@ -102,19 +90,12 @@ REFERENCES = sa.text(
 )
 
 
-def load(name: str) -> None:
-    """Run the SQL file ``name`` kept beside this migration."""
-    op.execute(Path(__file__).with_name(name).read_text())
-
-
 def on_postgres() -> bool:
     return op.get_bind().dialect.name == "postgresql"
 
 
 def upgrade():
     if on_postgres():
-        for table, column in NOT_NULL.items():
-            op.alter_column(table, column, nullable=False)
         old_keys = [f"pk_{t}" for t in TABLES]
         old_keys += [f"uq_{t}_community_id_id" for t in TABLES if t not in WITHOUT_COMMUNITY_ID_ID]
         with references_made_again(old_keys):
@@ -139,16 +120,12 @@ def upgrade():
             op.create_unique_constraint(
                 f"uq_{table}_community_id_{'_'.join(columns)}", table, ["community_id", *columns]
             )
-        # Its ON CONFLICT names the idempotency key's new unique key.
-        load("0015_redeem.pg.sql")
         return
 
     for table in TABLES:
         with rebuilt(table), op.batch_alter_table(
             table, recreate="always", copy_from=as_it_is(table)
         ) as batch:
-            if table in NOT_NULL:
-                batch.alter_column(NOT_NULL[table], nullable=False)
             if table not in WITHOUT_COMMUNITY_ID_ID:
                 batch.drop_constraint(f"uq_{table}_community_id_id", type_="unique")
             # Rendered as ``id INTEGER PRIMARY KEY`` and ``UNIQUE (community_id, id)``.
@@ -170,7 +147,6 @@ def upgrade():
 
 def downgrade():
     if on_postgres():
-        load("0009_redeem.pg.sql")
         for table, columns in UNIQUES.items():
             op.drop_constraint(f"uq_{table}_community_id_{'_'.join(columns)}", table, type_="unique")
             op.create_unique_constraint(f"uq_{table}_{'_'.join(columns)}", table, list(columns))
@@ -191,8 +167,6 @@ def downgrade():
                         f"ADD CONSTRAINT uq_{table}_community_id_id UNIQUE (community_id, id)"
                     )
                 op.execute(f"ALTER TABLE {table} DROP CONSTRAINT pk_{table}, {', '.join(adds)}")
-        for table, column in NOT_NULL.items():
-            op.alter_column(table, column, nullable=True)
         return
 
     for table in reversed(TABLES):
@@ -215,8 +189,6 @@ def downgrade():
                     f"uq_{table}_community_id_{'_'.join(columns)}", type_="unique"
                 )
                 batch.create_unique_constraint(f"uq_{table}_{'_'.join(columns)}", list(columns))
-            if table in NOT_NULL:
-                batch.alter_column(NOT_NULL[table], nullable=True)
 
 
 @contextmanager
@@ -257,7 +229,9 @@ def rebuilt(table):
         (table,),
     ).scalars().all()
     op.execute("PRAGMA legacy_alter_table = ON")
-    yield
-    op.execute("PRAGMA legacy_alter_table = OFF")
+    try:
+        yield
+    finally:
+        op.execute("PRAGMA legacy_alter_table = OFF")
     for statement in triggers:
         op.execute(statement)
