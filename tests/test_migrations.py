@@ -185,8 +185,8 @@ def test_0006_gives_every_existing_merchant_its_receivable(migration_app):
     ]
 
 
-#: Rows of the first migrations' tables, written at 0014 with the SQL of the day.
-ROWS_AT_0014 = (
+#: Rows of the first migrations' tables, written at 0015 with the SQL of the day.
+ROWS_AT_0015 = (
     "INSERT INTO communities (id, slug, name, points_per_yuan, award_approval_threshold, "
     "created_at) VALUES (1, 'old', '老社区', 50, 500, CURRENT_TIMESTAMP), "
     "(2, 'other', '别的社区', 50, 500, CURRENT_TIMESTAMP)",
@@ -259,14 +259,14 @@ def actor_key(table: str, column: str) -> list[str]:
     raise AssertionError(f"{table}.{column} names no member")
 
 
-def test_0015_keys_the_first_tables_by_community_and_keeps_their_rows(migration_app):
-    upgrade(revision="0014")
+def test_0016_keys_the_first_tables_by_community_and_keeps_their_rows(migration_app):
+    upgrade(revision="0015")
     with db.engine.begin() as connection:
-        for statement in ROWS_AT_0014:
+        for statement in ROWS_AT_0015:
             connection.exec_driver_sql(statement)
     assert not keyed_by_community("ledger_transactions")
 
-    upgrade(revision="0015")
+    upgrade(revision="0016")
     assert ids_by_table() == KEPT
     assert all(keyed_by_community(table) for table in KEPT)
     assert actor_key("ledger_transactions", "actor_id") == ["community_id", "actor_id"]
@@ -279,7 +279,7 @@ def test_0015_keys_the_first_tables_by_community_and_keeps_their_rows(migration_
             "CURRENT_TIMESTAMP)"
         )
 
-    downgrade(revision="0014")
+    downgrade(revision="0015")
     assert ids_by_table() == KEPT
     assert not any(keyed_by_community(table) for table in KEPT)
     assert actor_key("ledger_transactions", "actor_id") == ["actor_id"]

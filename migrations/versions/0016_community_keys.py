@@ -21,8 +21,8 @@ renders ``(community_id, id)`` as ``id INTEGER PRIMARY KEY`` plus ``UNIQUE
 the actors' foreign keys can only change by rebuilding the table, so there
 each table is rebuilt (batch mode), with its triggers made again.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-12
 """
 
@@ -33,8 +33,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0015'
-down_revision = '0014'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
