@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -40,6 +41,34 @@ def render_item(type_, obj, autogen_context):
     if type_ == "type" and type(obj).__name__ == "UTCDateTime":
         return "sa.DateTime(timezone=True)"
     return False
+
+
+@contextmanager
+def foreign_keys_checked_at_end(connection):
+    """On SQLite, foreign keys off while migrating, as SQLite's own procedure for
+    rebuilding a table (batch mode) has it: dropping the old copy of a table that
+    others refer to would otherwise delete their references. The pragma does
+    nothing inside a transaction, so it is set before the migrations' one begins;
+    :func:`refuse_broken_foreign_keys` checks every key before it commits."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        driver.execute("PRAGMA foreign_keys = ON")
+
+
+def refuse_broken_foreign_keys(connection):
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"foreign keys broken (table, rowid, parent, key): {broken}")
 
 
 def get_metadata():
@@ -92,11 +121,15 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, foreign_keys_checked_at_end(connection):
+        # SQLite's DDL is transactional too: one transaction for the run, so the
+        # foreign key check comes before its commit and a failed run leaves nothing.
+        conf_args.setdefault("transactional_ddl", True)
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+            refuse_broken_foreign_keys(connection)
 
 
 if context.is_offline_mode():

@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, in_community, utcnow
+from .base import Base, community_keyed, enum_column_type, in_community, utcnow
 from .community import Member
 
 
@@ -65,7 +65,8 @@ class CheckInMethod(enum.StrEnum):
 class Activity(Base):
     __tablename__ = "activities"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     title: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.String(2000), default="")
@@ -95,8 +96,8 @@ class Activity(Base):
     cancelled_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.ForeignKeyConstraint(
             ["community_id", "created_by_id"], ["members.community_id", "members.id"]
         ),
@@ -121,7 +122,6 @@ class Activity(Base):
 def _one_per_member_and_activity() -> tuple:
     """The keys of a row that puts one member at one activity, both of its community."""
     return (
-        sa.UniqueConstraint("community_id", "id"),
         sa.UniqueConstraint("community_id", "activity_id", "member_id"),
         sa.ForeignKeyConstraint(
             ["community_id", "activity_id"], ["activities.community_id", "activities.id"]
@@ -137,13 +137,15 @@ class ActivitySignup(Base):
 
     __tablename__ = "activity_signups"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     activity_id: Mapped[int] = mapped_column()
     member_id: Mapped[int] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         *_one_per_member_and_activity(),
         sa.Index("ix_activity_signups_member_id", "member_id"),
     )
@@ -154,7 +156,8 @@ class Attendance(Base):
 
     __tablename__ = "attendances"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     activity_id: Mapped[int] = mapped_column()
     member_id: Mapped[int] = mapped_column()
@@ -187,7 +190,8 @@ class Attendance(Base):
         foreign_keys=[member_id], primaryjoin="Attendance.member_id == Member.id", viewonly=True
     )
 
-    __table_args__ = (
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         *_one_per_member_and_activity(),
         sa.ForeignKeyConstraint(
             ["community_id", "checked_in_by_id"], ["members.community_id", "members.id"]

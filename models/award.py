@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, utcnow
+from .base import Base, community_keyed, enum_column_type, utcnow
 from .community import Member
 
 
@@ -21,16 +21,18 @@ class Award(Base):
 
     __tablename__ = "awards"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     member_id: Mapped[int] = mapped_column()
     #: Signed: a deduction is negative.
     points: Mapped[int]
     reason: Mapped[str] = mapped_column(sa.String(500))
     status: Mapped[AwardStatus] = mapped_column(enum_column_type(AwardStatus, "award_status"))
-    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"))
+    #: The fund admin who asked; like the decider, always of the award's community.
+    requested_by_id: Mapped[int] = mapped_column()
     #: The second fund admin who approved or rejected; NULL below the threshold.
-    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"))
+    decided_by_id: Mapped[int | None] = mapped_column()
     transaction_id: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
@@ -39,10 +41,16 @@ class Award(Base):
         foreign_keys=[member_id], primaryjoin="Award.member_id == Member.id", viewonly=True
     )
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.ForeignKeyConstraint(
             ["community_id", "member_id"], ["members.community_id", "members.id"]
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id", "requested_by_id"], ["members.community_id", "members.id"]
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id", "decided_by_id"], ["members.community_id", "members.id"]
         ),
         sa.ForeignKeyConstraint(
             ["community_id", "transaction_id"],

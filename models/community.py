@@ -75,7 +75,8 @@ class Merchant(Base):
 
     __tablename__ = "merchants"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     name: Mapped[str] = mapped_column(sa.String(200))
     category: Mapped[str] = mapped_column(sa.String(100))
@@ -92,8 +93,8 @@ class Merchant(Base):
 
     community: Mapped[Community] = relationship(lazy="joined")
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "name"),
         # A unique index, not a constraint: SQLite adds one without rebuilding the table.
         sa.Index("uq_merchants_stripe_account_id", "stripe_account_id", unique=True),

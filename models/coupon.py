@@ -27,7 +27,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, in_community, utcnow
+from .base import Base, community_keyed, enum_column_type, in_community, utcnow
 from .community import Member, Merchant
 
 
@@ -78,7 +78,8 @@ class MerchantGroup(Base):
 
     __tablename__ = "merchant_groups"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     name: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -91,8 +92,8 @@ class MerchantGroup(Base):
         viewonly=True,
     )
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "name"),
         sa.CheckConstraint("name <> ''", name="name_not_empty"),
     )
@@ -101,13 +102,14 @@ class MerchantGroup(Base):
 class MerchantGroupMember(Base):
     __tablename__ = "merchant_group_members"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     group_id: Mapped[int] = mapped_column()
     merchant_id: Mapped[int] = mapped_column(index=True)
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "group_id", "merchant_id"),
         sa.ForeignKeyConstraint(
             ["community_id", "group_id"], ["merchant_groups.community_id", "merchant_groups.id"]
@@ -127,7 +129,8 @@ class IssuanceRule(Base):
 
     __tablename__ = "issuance_rules"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     name: Mapped[str] = mapped_column(sa.String(200))
     #: Eligible with at least this many points earned in the period (awards and
@@ -147,7 +150,7 @@ class IssuanceRule(Base):
     on_expiry: Mapped[ExpiryTarget] = mapped_column(
         enum_column_type(ExpiryTarget, "coupon_expiry_target")
     )
-    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"))
+    created_by_id: Mapped[int] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tiers: Mapped[list["IssuanceTier"]] = relationship(
@@ -161,9 +164,12 @@ class IssuanceRule(Base):
         "IssuanceRule", "MerchantGroup", "merchant_group_id"
     )
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "name"),
+        sa.ForeignKeyConstraint(
+            ["community_id", "created_by_id"], ["members.community_id", "members.id"]
+        ),
         sa.ForeignKeyConstraint(
             ["community_id", "merchant_group_id"],
             ["merchant_groups.community_id", "merchant_groups.id"],
@@ -196,14 +202,15 @@ class IssuanceTier(Base):
 
     __tablename__ = "issuance_tiers"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     rule_id: Mapped[int] = mapped_column()
     min_points_earned: Mapped[int]
     points: Mapped[int]
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "rule_id", "min_points_earned"),
         sa.ForeignKeyConstraint(
             ["community_id", "rule_id"], ["issuance_rules.community_id", "issuance_rules.id"]
@@ -218,13 +225,14 @@ class IssuanceRun(Base):
 
     __tablename__ = "issuance_runs"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     rule_id: Mapped[int] = mapped_column()
     #: ``YYYY-MM``: the month (Asia/Shanghai) whose earnings decide eligibility.
     period: Mapped[str] = mapped_column(sa.String(7))
     #: NULL when started from the command line.
-    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"))
+    actor_id: Mapped[int | None] = mapped_column()
     issued: Mapped[int] = mapped_column(default=0)
     points: Mapped[int] = mapped_column(default=0)
     #: Eligible residents left out because their wallet did not hold a
@@ -234,8 +242,11 @@ class IssuanceRun(Base):
 
     rule: Mapped[IssuanceRule] = in_community("IssuanceRun", "IssuanceRule", "rule_id")
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
+        sa.ForeignKeyConstraint(
+            ["community_id", "actor_id"], ["members.community_id", "members.id"]
+        ),
         sa.ForeignKeyConstraint(
             ["community_id", "rule_id"], ["issuance_rules.community_id", "issuance_rules.id"]
         ),
@@ -251,7 +262,8 @@ class Coupon(Base):
 
     __tablename__ = "coupons"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     rule_id: Mapped[int] = mapped_column()
     run_id: Mapped[int] = mapped_column()
@@ -275,8 +287,8 @@ class Coupon(Base):
     )
     member: Mapped[Member] = in_community("Coupon", "Member", "member_id")
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "code"),
         #: At most one coupon per resident per rule and period.
         sa.UniqueConstraint("community_id", "rule_id", "period", "member_id"),
@@ -322,16 +334,17 @@ class CouponPosting(Base):
 
     __tablename__ = "coupon_postings"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     coupon_id: Mapped[int] = mapped_column()
     transaction_id: Mapped[int] = mapped_column()
     #: Signed points, as the escrow entry it accounts for.
     amount: Mapped[int]
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
-        sa.UniqueConstraint("coupon_id", "transaction_id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
+        sa.UniqueConstraint("community_id", "coupon_id", "transaction_id"),
         sa.ForeignKeyConstraint(
             ["community_id", "coupon_id"], ["coupons.community_id", "coupons.id"]
         ),
@@ -349,15 +362,16 @@ class PayCodeSecret(Base):
 
     __tablename__ = "pay_code_secrets"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     member_id: Mapped[int] = mapped_column()
     #: Random, hex; replaced on reset, which invalidates every code made from the old one.
     salt: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "member_id"),
         sa.ForeignKeyConstraint(
             ["community_id", "member_id"], ["members.community_id", "members.id"]
@@ -371,15 +385,16 @@ class PayCodeUse(Base):
 
     __tablename__ = "pay_code_uses"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     member_id: Mapped[int] = mapped_column()
     #: The code's time window: seconds since the epoch divided by the window length.
     window_index: Mapped[int]
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "member_id", "window_index"),
         sa.ForeignKeyConstraint(
             ["community_id", "member_id"], ["members.community_id", "members.id"]

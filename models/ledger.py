@@ -24,7 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, enum_column_type, utcnow
+from .base import Base, community_keyed, enum_column_type, utcnow
 
 
 class Unit(enum.StrEnum):
@@ -86,7 +86,8 @@ def _in(values) -> str:
 class Account(Base):
     __tablename__ = "accounts"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     kind: Mapped[AccountKind] = mapped_column(enum_column_type(AccountKind, "account_kind"))
     unit: Mapped[Unit] = mapped_column(enum_column_type(Unit, "unit"))
@@ -101,7 +102,8 @@ class Account(Base):
     may_go_negative: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "key"),
         sa.UniqueConstraint("community_id", "id", "unit"),
         sa.ForeignKeyConstraint(
@@ -125,7 +127,8 @@ class Account(Base):
 class LedgerTransaction(Base):
     __tablename__ = "ledger_transactions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     kind: Mapped[TransactionKind] = mapped_column(
         enum_column_type(TransactionKind, "transaction_kind")
@@ -137,7 +140,8 @@ class LedgerTransaction(Base):
     reference: Mapped[str | None] = mapped_column(sa.String(100))
     #: The transaction this one reverses; each may be reversed at most once.
     reverses_id: Mapped[int | None] = mapped_column()
-    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"))
+    #: Who posted it, always of the transaction's community; NULL for the command line and Stripe.
+    actor_id: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     entries: Mapped[list["LedgerEntry"]] = relationship(
@@ -148,10 +152,13 @@ class LedgerTransaction(Base):
         order_by="LedgerEntry.id",
     )
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.UniqueConstraint("community_id", "reference"),
         sa.UniqueConstraint("community_id", "reverses_id"),
+        sa.ForeignKeyConstraint(
+            ["community_id", "actor_id"], ["members.community_id", "members.id"]
+        ),
         sa.ForeignKeyConstraint(
             ["community_id", "reverses_id"],
             ["ledger_transactions.community_id", "ledger_transactions.id"],
@@ -165,7 +172,8 @@ class LedgerTransaction(Base):
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column()
     transaction_id: Mapped[int] = mapped_column()
     account_id: Mapped[int] = mapped_column()
@@ -187,7 +195,8 @@ class LedgerEntry(Base):
         viewonly=True,
     )
 
-    __table_args__ = (
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.ForeignKeyConstraint(
             ["community_id", "transaction_id"],
             ["ledger_transactions.community_id", "ledger_transactions.id"],

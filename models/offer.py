@@ -6,7 +6,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, enum_column_type, in_community, utcnow
+from .base import Base, community_keyed, enum_column_type, in_community, utcnow
 from .community import Merchant
 
 
@@ -22,7 +22,8 @@ class OfferKind(enum.StrEnum):
 class Offer(Base):
     __tablename__ = "offers"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     merchant_id: Mapped[int] = mapped_column()
     title: Mapped[str] = mapped_column(sa.String(200))
@@ -42,8 +43,8 @@ class Offer(Base):
 
     merchant: Mapped[Merchant] = in_community("Offer", "Merchant", "merchant_id")
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.ForeignKeyConstraint(
             ["community_id", "merchant_id"], ["merchants.community_id", "merchants.id"]
         ),

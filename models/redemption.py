@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, enum_column_type, in_community, utcnow
+from .base import Base, community_keyed, enum_column_type, in_community, utcnow
 from .community import Member, Merchant
 from .coupon import Coupon
 from .offer import Offer
@@ -31,7 +31,8 @@ class RedemptionStatus(enum.StrEnum):
 class Redemption(Base):
     __tablename__ = "redemptions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
     merchant_id: Mapped[int] = mapped_column()
     #: The merchant staff member who confirmed it at the till.
@@ -76,8 +77,8 @@ class Redemption(Base):
     coupon: Mapped[Coupon | None] = in_community("Redemption", "Coupon", "coupon_id")
     member: Mapped[Member | None] = in_community("Redemption", "Member", "member_id")
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
         sa.ForeignKeyConstraint(
             ["community_id", "merchant_id"], ["merchants.community_id", "merchants.id"]
         ),

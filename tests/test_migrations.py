@@ -183,3 +183,108 @@ def test_0006_gives_every_existing_merchant_its_receivable(migration_app):
         ("merchant_receivable:merchant:7", 7, 0),
         ("merchant_receivable:merchant:8", 8, 40),
     ]
+
+
+#: Rows of the first migrations' tables, written at 0015 with the SQL of the day.
+ROWS_AT_0015 = (
+    "INSERT INTO communities (id, slug, name, points_per_yuan, award_approval_threshold, "
+    "created_at) VALUES (1, 'old', '老社区', 50, 500, CURRENT_TIMESTAMP), "
+    "(2, 'other', '别的社区', 50, 500, CURRENT_TIMESTAMP)",
+    "INSERT INTO merchants (id, community_id, name, category, created_at) "
+    "VALUES (7, 1, '老店', '超市', CURRENT_TIMESTAMP)",
+    "INSERT INTO members (id, community_id, username, password_hash, display_name, role, "
+    "active, created_at) VALUES (10, 1, 'fund', 'x', '基金', 'fund_admin', true, "
+    "CURRENT_TIMESTAMP), (11, 1, 'resident', 'x', '居民', 'resident', true, CURRENT_TIMESTAMP), "
+    "(12, 2, 'elsewhere', 'x', '别处', 'fund_admin', true, CURRENT_TIMESTAMP)",
+    "INSERT INTO accounts (id, community_id, kind, unit, key, member_id, balance, "
+    "may_go_negative, created_at) VALUES "
+    "(3, 1, 'issuance', 'points', 'issuance', NULL, -300, true, CURRENT_TIMESTAMP), "
+    "(4, 1, 'wallet', 'points', 'wallet:member:11', 11, 300, false, CURRENT_TIMESTAMP)",
+    "INSERT INTO ledger_transactions (id, community_id, kind, memo, reference, actor_id, "
+    "created_at) VALUES (20, 1, 'award', '好人好事', 'award:40', 10, '2026-11-20 08:00:00')",
+    "INSERT INTO ledger_entries (id, community_id, transaction_id, account_id, unit, amount) "
+    "VALUES (30, 1, 20, 3, 'points', -300), (31, 1, 20, 4, 'points', 300)",
+    "INSERT INTO awards (id, community_id, member_id, points, reason, status, requested_by_id, "
+    "transaction_id, created_at) VALUES (40, 1, 11, 300, '好人好事', 'posted', 10, 20, "
+    "CURRENT_TIMESTAMP)",
+    "INSERT INTO issuance_rules (id, community_id, name, min_points_earned, points, validity, "
+    "funding, on_expiry, created_by_id, created_at) VALUES (50, 1, '月度', 100, 100, "
+    "'end_of_next_month', 'grant', 'wallet', 10, CURRENT_TIMESTAMP)",
+    "INSERT INTO issuance_runs (id, community_id, rule_id, period, actor_id, issued, points, "
+    "skipped, created_at) VALUES (60, 1, 50, '2026-11', 10, 1, 100, 0, CURRENT_TIMESTAMP)",
+    "INSERT INTO coupons (id, community_id, rule_id, run_id, member_id, period, code, points, "
+    "points_remaining, status, issued_at, expires_at) VALUES (70, 1, 50, 60, 11, '2026-11', "
+    "'ABCDEFGH', 100, 100, 'issued', '2026-12-01 00:00:00', '2027-01-01 00:00:00')",
+    "INSERT INTO coupon_postings (id, community_id, coupon_id, transaction_id, amount) "
+    "VALUES (80, 1, 70, 20, 100)",
+)
+KEPT = {
+    "merchants": [7],
+    "accounts": [3, 4],
+    "ledger_transactions": [20],
+    "ledger_entries": [30, 31],
+    "awards": [40],
+    "issuance_rules": [50],
+    "issuance_runs": [60],
+    "coupons": [70],
+    "coupon_postings": [80],
+}
+
+
+def ids_by_table() -> dict[str, list[int]]:
+    with db.engine.connect() as connection:
+        return {
+            table: list(connection.exec_driver_sql(f"SELECT id FROM {table} ORDER BY id").scalars())
+            for table in KEPT
+        }
+
+
+def keyed_by_community(table: str) -> bool:
+    """Whether ``(community_id, id)`` keys the table: its primary key on PostgreSQL;
+    on SQLite ``id`` (the rowid) with an unnamed ``UNIQUE (community_id, id)``."""
+    inspector = sa.inspect(db.engine)
+    key = inspector.get_pk_constraint(table)["constrained_columns"]
+    if on_postgres_now():
+        return key == ["community_id", "id"]
+    return key == ["id"] and any(
+        u["column_names"] == ["community_id", "id"] and u["name"] is None
+        for u in inspector.get_unique_constraints(table)
+    )
+
+
+def actor_key(table: str, column: str) -> list[str]:
+    for key in sa.inspect(db.engine).get_foreign_keys(table):
+        if column in key["constrained_columns"] and key["referred_table"] == "members":
+            return key["constrained_columns"]
+    raise AssertionError(f"{table}.{column} names no member")
+
+
+def test_0016_keys_the_first_tables_by_community_and_keeps_their_rows(migration_app):
+    upgrade(revision="0015")
+    with db.engine.begin() as connection:
+        for statement in ROWS_AT_0015:
+            connection.exec_driver_sql(statement)
+    assert not keyed_by_community("ledger_transactions")
+
+    upgrade(revision="0016")
+    assert ids_by_table() == KEPT
+    assert all(keyed_by_community(table) for table in KEPT)
+    assert actor_key("ledger_transactions", "actor_id") == ["community_id", "actor_id"]
+    assert actor_key("awards", "requested_by_id") == ["community_id", "requested_by_id"]
+    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+        # A fund admin of another community may not ask for this one's award.
+        connection.exec_driver_sql(
+            "INSERT INTO awards (id, community_id, member_id, points, reason, status, "
+            "requested_by_id, created_at) VALUES (41, 1, 11, 5, '越权', 'pending', 12, "
+            "CURRENT_TIMESTAMP)"
+        )
+
+    downgrade(revision="0015")
+    assert ids_by_table() == KEPT
+    assert not any(keyed_by_community(table) for table in KEPT)
+    assert actor_key("ledger_transactions", "actor_id") == ["actor_id"]
+    assert schema_differences() != []
+
+    upgrade()
+    assert ids_by_table() == KEPT
+    assert_migrated_schema_is_the_models()
