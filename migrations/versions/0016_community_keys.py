@@ -23,7 +23,7 @@ each table is rebuilt (batch mode), with its triggers made again.
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-12-12
+Create Date: 2026-12-05
 """
 
 from contextlib import contextmanager
