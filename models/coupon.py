@@ -322,6 +322,8 @@ class Coupon(Base):
         sa.Index("ix_coupons_member_id_id", "member_id", "id"),
         sa.Index("ix_coupons_status_expires_at", "status", "expires_at"),
         sa.Index("ix_coupons_run_id", "run_id"),
+        #: A community's coupons by status, counted by the report (migration 0017).
+        sa.Index("ix_coupons_community_id_status", "community_id", "status"),
     )
 
 

@@ -208,6 +208,8 @@ class LedgerEntry(Base):
         sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
         # On PostgreSQL both carry what reconciliation sums, so it reads the entries of
         # each account, and of each transaction, in index order alone (migration 0013).
+        # A community's entries are one range of the second (migration 0017): in a
+        # city's table they lie among every other community's, page after page.
         sa.Index(
             "ix_ledger_entries_account_id_id",
             "account_id",
@@ -215,8 +217,9 @@ class LedgerEntry(Base):
             postgresql_include=["community_id", "amount"],
         ),
         sa.Index(
-            "ix_ledger_entries_transaction_id",
+            "ix_ledger_entries_community_id_transaction_id",
+            "community_id",
             "transaction_id",
-            postgresql_include=["community_id", "unit", "amount"],
+            postgresql_include=["account_id", "unit", "amount"],
         ),
     )

@@ -22,7 +22,7 @@ BEGIN
     END IF;
     SELECT unit, SUM(amount) AS total INTO off
       FROM ledger_entries
-     WHERE transaction_id = NEW.transaction_id
+     WHERE community_id = NEW.community_id AND transaction_id = NEW.transaction_id
      GROUP BY unit
     HAVING SUM(amount) <> 0
      LIMIT 1;
