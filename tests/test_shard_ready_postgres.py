@@ -1,8 +1,8 @@
 """The schema as Citus would need it to distribute the community-owned tables by
 ``community_id``, read from PostgreSQL's catalog after the migrations.
 
-Citus refuses ``create_distributed_table(t, 'community_id')`` when a primary key or
-unique constraint of ``t`` leaves ``community_id`` out, and refuses a foreign key
+Citus refuses ``create_distributed_table(t, 'community_id')`` when a primary key,
+unique constraint or unique index of ``t`` leaves ``community_id`` out, and refuses a foreign key
 between two distributed tables that does not join on it; a table that is not
 distributed may not point at one that is.
 
@@ -26,7 +26,8 @@ key column may be), so:
   in communities not theirs.
 
 docs/scaling.md says what distributing them takes. ``STRIPE_IDS``: the fund's
-tables keep every Stripe object id unique across all communities, so that no replay
+tables, and merchants' connected accounts, keep every Stripe object id unique across
+all communities, so that no replay
 or sync can book one twice anywhere; distributed, that guard would move into a
 reference table of Stripe ids that each booking inserts into first. Any other
 table, and any new one, must be distributable as it is."""
@@ -47,6 +48,8 @@ STRIPE_IDS = {
     "donation_refunds": {"refund_id"},
     "payout_attempts": {"stripe_transfer_id", "stripe_idempotency_key"},
     "stripe_disputes": {"dispute_id"},
+    # A merchant's connected account: one Stripe account is one merchant, anywhere.
+    "merchants": {"stripe_account_id"},
     # An event may name no community (a transfer made outside Jifen): its own id.
     "stripe_events": {"event_id", "id"},
 }
@@ -67,6 +70,24 @@ CONSTRAINTS = sa.text(
       JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = current_schema()
       LEFT JOIN pg_class f ON f.oid = k.confrelid
      WHERE k.contype IN ('p', 'u', 'f')
+    """
+)
+
+
+#: Unique indexes that back no constraint (``CREATE UNIQUE INDEX``): Citus holds them
+#: to the same rule as unique constraints.
+UNIQUE_INDEXES = sa.text(
+    """
+    SELECT c.relname AS table_name, i.relname AS name,
+           ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY AS u(n, o)
+                   JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n
+                  ORDER BY u.o) AS columns
+      FROM pg_index x
+      JOIN pg_class i ON i.oid = x.indexrelid
+      JOIN pg_class c ON c.oid = x.indrelid
+      JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = current_schema()
+     WHERE x.indisunique
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)
     """
 )
 
@@ -100,6 +121,12 @@ def refusals() -> dict[str, list[str]]:
                 found.setdefault(table, []).append(
                     f"{row['name']} {columns} -> {row['referenced']} does not join on community_id"
                 )
+    for row in db.session.execute(UNIQUE_INDEXES).mappings():
+        table, columns = row["table_name"], list(row["columns"])
+        if table in owned and "community_id" not in columns:
+            found.setdefault(table, []).append(
+                f"unique index {row['name']} {columns} leaves community_id out"
+            )
     return found
 
 
