@@ -119,7 +119,10 @@ def _coupon_states_at(community_id: int, end: datetime) -> dict[CouponStatus, in
     rows = db.session.execute(
         sa.select(status, sa.func.count())
         .select_from(per_coupon)
-        .join(Coupon, Coupon.id == per_coupon.c.coupon_id)
+        .join(
+            Coupon,
+            sa.and_(Coupon.community_id == community_id, Coupon.id == per_coupon.c.coupon_id),
+        )
         .group_by(status)
     ).all()
     return {CouponStatus(value): int(count) for value, count in rows}
