@@ -50,7 +50,16 @@ from app.extensions import db
 from app.pagination import encode_cursor
 from app.reconciliation import reconcile
 from app.redemptions import till
-from models import Community, Coupon, CouponFunding, ExpiryTarget, Member, Role, utcnow
+from models import (
+    Community,
+    Coupon,
+    CouponFunding,
+    ExpiryTarget,
+    IssuanceRule,
+    Member,
+    Role,
+    utcnow,
+)
 
 from . import harness, redeem
 from .reconcile import months, timed
@@ -704,6 +713,13 @@ def city_month(url: str) -> dict:
     in each community: every resident earned last month."""
     app = harness.jifen_app(url)
     with app.app_context():
+        # The year's rules issued one coupon per resident over the year; on this copy
+        # they ask more than anyone earned, so the month is the new rules' alone.
+        db.session.execute(
+            sa.update(IssuanceRule)
+            .where(IssuanceRule.min_points_earned.is_not(None))
+            .values(min_points_earned=10**9)
+        )
         for community in db.session.scalars(sa.select(Community).order_by(Community.id)):
             admin = db.session.scalar(
                 sa.select(Member).where(
