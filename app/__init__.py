@@ -62,7 +62,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
-        replica.init_app(app, db.engines)
+        replica.init_app(db.engines)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)

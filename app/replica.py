@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import sqlalchemy as sa
-from flask import Flask
 from flask_sqlalchemy.session import Session as FlaskSession
 
 REPORTS = "reports"
@@ -53,7 +52,7 @@ def configure(config: dict) -> None:
         config["SQLALCHEMY_BINDS"] = {**config.get("SQLALCHEMY_BINDS", {}), REPORTS: url}
 
 
-def init_app(app: Flask, engines: dict[str | None, sa.Engine]) -> None:
+def init_app(engines: dict[str | None, sa.Engine]) -> None:
     """Make the reports database's connections read-only."""
     engine = engines.get(REPORTS)
     if engine is None:

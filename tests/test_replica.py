@@ -1,9 +1,9 @@
 """Reports read from ``REPORTS_DATABASE_URL`` when it is set (app.replica).
 
 On SQLite the "replica" is a snapshot of the primary's file taken mid-way: the
-report, its exports, the dashboard and ``flask reconcile`` must show the
-snapshot's books, while everything else (signing in, the month close) keeps to
-the primary. On PostgreSQL the reports database is the primary itself, read
+report must show the snapshot's books, its exports, the dashboard and ``flask
+reconcile`` must run there, read-only, and everything else (signing in, a
+balance read) keeps to the primary. On PostgreSQL the reports database is the primary itself, read
 through read-only connections: every report path must work without one write."""
 
 import sqlite3
@@ -18,7 +18,7 @@ from support.pages import page_client, sign_in
 
 from app import auth, awards, communities, replica
 from app.extensions import db
-from models import Role
+from models import Member, Role
 
 
 def _books(app) -> dict:
@@ -44,8 +44,8 @@ def _books(app) -> dict:
 def _award_more(app, books, points):
     with app.app_context():
         community = communities.by_slug(books["slug"])
-        admin = db.session.get(communities.Member, books["admin"])
-        resident = db.session.get(communities.Member, books["resident"])
+        admin = db.session.get(Member, books["admin"])
+        resident = db.session.get(Member, books["resident"])
         awards.request_award(community, resident, points=points, reason="绿化", actor=admin)
         db.session.commit()
 
