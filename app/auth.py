@@ -20,7 +20,17 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import ApiToken, Community, Member, Merchant, utcnow
+from models import (
+    ApiToken,
+    Community,
+    Member,
+    Merchant,
+    PlatformAdmin,
+    PlatformAdminToken,
+    TokenDigest,
+    Username,
+    utcnow,
+)
 
 from . import sql
 from .extensions import db, login_manager
@@ -42,24 +52,37 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def authenticate(username: str, password: str) -> Member | None:
-    """The active member with these credentials, or None.
+def authenticate(username: str, password: str) -> Member | PlatformAdmin | None:
+    """The active member or platform admin with these credentials, or None.
 
     An unknown username still costs one hash verification, so response time
     does not reveal which usernames exist.
     """
-    member = db.session.execute(
-        sa.select(Member).where(Member.username == username)
-    ).scalar_one_or_none()
+    person = _signing_in(username)
     hasher = _hasher()
-    if member is None:
+    if person is None:
         _verify(hasher, _dummy_hash(hasher), password)
         return None
-    if not _verify(hasher, member.password_hash, password) or not member.is_active:
+    if not _verify(hasher, person.password_hash, password) or not person.is_active:
         return None
-    if hasher.check_needs_rehash(member.password_hash):
-        member.password_hash = hasher.hash(password)
-    return member
+    if hasher.check_needs_rehash(person.password_hash):
+        person.password_hash = hasher.hash(password)
+    return person
+
+
+def _signing_in(username: str) -> Member | PlatformAdmin | None:
+    """Who has ``username``: the directory names their community, then the
+    member is read there (or the platform admin, of none)."""
+    entry = db.session.get(Username, username)
+    if entry is None:
+        return None
+    if entry.community_id is None:
+        found = sa.select(PlatformAdmin).where(PlatformAdmin.username == username)
+    else:
+        found = sa.select(Member).where(
+            Member.community_id == entry.community_id, Member.username == username
+        )
+    return db.session.execute(found).scalar_one_or_none()
 
 
 def _dummy_hash(hasher: argon2.PasswordHasher) -> str:
@@ -79,30 +102,43 @@ def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_token(member: Member) -> tuple[str, ApiToken]:
-    """A new bearer token for ``member``: the secret to hand out, and its row (digest only)."""
+def issue_token(person: Member | PlatformAdmin) -> tuple[str, ApiToken | PlatformAdminToken]:
+    """A new bearer token for ``person``: the secret to hand out, and its row (digest only)."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    digest = token_digest(secret)
     ttl = timedelta(days=current_app.config["API_TOKEN_TTL_DAYS"])
-    token = ApiToken(
-        community_id=member.community_id,
-        member_id=member.id,
-        digest=token_digest(secret),
-        expires_at=utcnow() + ttl,
-    )
+    life = dict(digest=digest, expires_at=utcnow() + ttl)
+    db.session.add(TokenDigest(digest=digest, community_id=person.community_id))
+    db.session.flush()
+    if isinstance(person, PlatformAdmin):
+        token = PlatformAdminToken(platform_admin_id=person.id, **life)
+    else:
+        token = ApiToken(community_id=person.community_id, member_id=person.id, **life)
     db.session.add(token)
     return secret, token
 
 
 def revoke_token(secret: str) -> None:
-    db.session.execute(
-        sa.update(ApiToken)
-        .where(ApiToken.digest == token_digest(secret), ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    digest = token_digest(secret)
+    for model in (ApiToken, PlatformAdminToken):
+        db.session.execute(
+            sa.update(model)
+            .where(model.digest == digest, model.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
-#: Every API request runs it: the token, its member, the member's community and
-#: shop (a cashier's requests need it), in one prepared statement.
+#: A member's token by its digest (``TokenDigest.digest``): through the digest's
+#: community to the token and its member, as each is keyed by community.
+TOKEN_MEMBER = sa.join(
+    TokenDigest,
+    ApiToken,
+    (ApiToken.community_id == TokenDigest.community_id) & (ApiToken.digest == TokenDigest.digest),
+).join(Member, (Member.community_id == ApiToken.community_id) & (Member.id == ApiToken.member_id))
+
+#: Every API request runs it: the token, found through its digest's community, its
+#: member, the member's community and shop (a cashier's requests need it), in one
+#: prepared statement.
 _ACTOR_BY_DIGEST = (
     sa.select(
         ApiToken.digest,
@@ -112,26 +148,42 @@ _ACTOR_BY_DIGEST = (
         *sql.columns_of(Community, "community_"),
         *sql.columns_of(Merchant, "merchant_"),
     )
-    .join(Member, Member.id == ApiToken.member_id)
-    .outerjoin(Community, Community.id == Member.community_id)
+    .select_from(TOKEN_MEMBER)
+    .join(Community, Community.id == Member.community_id)
     .outerjoin(
         Merchant,
         (Merchant.community_id == Member.community_id) & (Merchant.id == Member.merchant_id),
     )
-    .where(ApiToken.digest == sa.bindparam("digest"))
+    .where(TokenDigest.digest == sa.bindparam("digest"))
+)
+
+#: A platform admin's token: read only when no member's token has the digest.
+_PLATFORM_ADMIN_BY_DIGEST = (
+    sa.select(
+        PlatformAdminToken.digest,
+        PlatformAdminToken.revoked_at,
+        PlatformAdminToken.expires_at,
+        *sql.columns_of(PlatformAdmin, "admin_"),
+    )
+    .join(PlatformAdmin, PlatformAdmin.id == PlatformAdminToken.platform_admin_id)
+    .where(PlatformAdminToken.digest == sa.bindparam("digest"))
 )
 
 
-def _token_actor(secret: str) -> tuple[Member, object] | None:
-    """The member a known token names, with the token's row (its digest and life)."""
+def _token_actor(secret: str) -> tuple[Member | PlatformAdmin, object] | None:
+    """The member or platform admin a known token names, with the token's row (its
+    digest and life)."""
     digest = token_digest(secret)
     row = sql.hot_row(_ACTOR_BY_DIGEST, {"digest": digest})
-    if row is None or not hmac.compare_digest(row.digest, digest):
-        return None
-    member = sql.adopt(Member, row, "member_")
-    set_committed_value(member, "community", sql.adopt(Community, row, "community_"))
-    set_committed_value(member, "merchant", sql.adopt(Merchant, row, "merchant_"))
-    return member, row
+    if row is not None and hmac.compare_digest(row.digest, digest):
+        member = sql.adopt(Member, row, "member_")
+        set_committed_value(member, "community", sql.adopt(Community, row, "community_"))
+        set_committed_value(member, "merchant", sql.adopt(Merchant, row, "merchant_"))
+        return member, row
+    row = db.session.execute(_PLATFORM_ADMIN_BY_DIGEST, {"digest": digest}).first()
+    if row is not None and hmac.compare_digest(row.digest, digest):
+        return sql.adopt(PlatformAdmin, row, "admin_"), row
+    return None
 
 
 def bearer_secret() -> str | None:
@@ -221,13 +273,15 @@ def current_actor() -> Member:
 
 
 @login_manager.user_loader
-def _load_member(session_id: str) -> Member | None:
-    """The signed-in member, while active and while the password is the one they signed
-    in with (see ``Member.get_id``)."""
-    member_id = session_id.partition(".")[0]
-    if not member_id.isdigit():
+def _load_person(session_id: str) -> Member | PlatformAdmin | None:
+    """The signed-in member or platform admin, while active and while the password is
+    the one they signed in with (see ``SignsIn.get_id``)."""
+    person_id = session_id.partition(".")[0]
+    model = PlatformAdmin if person_id.startswith(PlatformAdmin.SESSION_PREFIX) else Member
+    person_id = person_id.removeprefix(PlatformAdmin.SESSION_PREFIX)
+    if not person_id.isdigit():
         return None
-    member = db.session.get(Member, int(member_id))
-    if member is None or not member.is_active:
+    person = db.session.get(model, int(person_id))
+    if person is None or not person.is_active:
         return None
-    return member if hmac.compare_digest(member.get_id(), session_id) else None
+    return person if hmac.compare_digest(person.get_id(), session_id) else None

@@ -31,6 +31,7 @@ from models import (
     Merchant,
     MerchantGroup,
     Offer,
+    PlatformAdmin,
     Redemption,
     Role,
     SettlementStatement,
@@ -323,14 +324,24 @@ def requires(action: str):
     return decorator
 
 
-def _audit(actor: Member, action: str, scope: Scope, response) -> None:
+def audit_in(community_id: int) -> None:
+    """Name the community an audited write landed in, when its URL names none (a
+    new community): its audit entry is kept there."""
+    g.audited_community_id = community_id
+
+
+def _audit(actor: Member | PlatformAdmin, action: str, scope: Scope, response) -> None:
     body = response.get_json(silent=True) if response.is_json else None
     body = body if isinstance(body, dict) else {}
     target_id = body.get("id")
+    by_platform = isinstance(actor, PlatformAdmin)
     db.session.add(
         AuditEntry(
-            community_id=scope.community_id or body.get("community_id"),
-            actor_id=actor.id,
+            community_id=scope.community_id
+            or g.get("audited_community_id")
+            or actor.community_id,
+            actor_id=None if by_platform else actor.id,
+            platform_admin_id=actor.id if by_platform else None,
             action=action,
             method=request.method,
             path=request.path[:500],

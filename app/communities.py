@@ -23,13 +23,16 @@ from models import (
     Fund,
     Member,
     Merchant,
+    PlatformAdmin,
     PointsRate,
     Redemption,
     RedemptionStatus,
     Role,
+    Username,
     utcnow,
 )
 
+from . import sql
 from .auth import hash_password
 from .earnings import LOCAL_TZ
 from .extensions import db
@@ -91,10 +94,7 @@ def by_slug(slug: str) -> Community | None:
 
 def username_taken(username: str) -> bool:
     """Usernames are unique across communities: a member signs in with one alone."""
-    return (
-        db.session.execute(sa.select(Member.id).where(Member.username == username)).first()
-        is not None
-    )
+    return db.session.get(Username, username) is not None
 
 
 def create_community(slug: str, name: str, points_per_yuan: int = 50) -> Community:
@@ -116,9 +116,10 @@ def create_member(
     display_name: str,
     role: Role,
     merchant_id: int | None = None,
-    actor: Member | None = None,
-) -> Member:
-    """A new member; ``actor`` is None only for the CLI's first platform admin."""
+    actor: Member | PlatformAdmin | None = None,
+) -> Member | PlatformAdmin:
+    """A new member, or a platform admin (of no community); ``actor`` is None only
+    for the CLI's first platform admin."""
     if actor is not None:
         _check_may_create(actor, role)
     if (role == Role.PLATFORM_ADMIN) != (community is None):
@@ -140,22 +141,42 @@ def create_member(
                 _("No merchant %(id)s in this community.", id=merchant_id),
                 errors={"json": {"merchant_id": ["Unknown merchant."]}},
             )
-    if username_taken(username):
-        raise UsernameTaken(_("The username '%(username)s' is taken.", username=username))
+    _claim_username(username, community)
+    person = dict(
+        username=username, password_hash=hash_password(password), display_name=display_name
+    )
+    if community is None:
+        admin = PlatformAdmin(**person, created_by_id=actor.id if actor is not None else None)
+        db.session.add(admin)
+        db.session.flush()
+        return admin
     member = Member(
-        community_id=community.id if community else None,
-        username=username,
-        password_hash=hash_password(password),
-        display_name=display_name,
+        community_id=community.id,
         role=role,
         merchant_id=merchant_id,
-        created_by_id=actor.id if actor is not None else None,
+        created_by_id=actor.id if isinstance(actor, Member) else None,
+        created_by_platform_admin_id=actor.id if isinstance(actor, PlatformAdmin) else None,
+        **person,
     )
     db.session.add(member)
     db.session.flush()
     if role in WALLET_ROLES:
         ensure_account(community.id, AccountKind.WALLET, member_id=member.id)
     return member
+
+
+def _claim_username(username: str, community: Community | None) -> None:
+    """Take ``username`` for a new member of ``community`` (None: a platform admin).
+    Its row's primary key settles a race for the same name: the second request
+    waits for the first and, once it commits, is refused."""
+    claimed = db.session.execute(
+        sql.insert(Username)
+        .values(username=username, community_id=community.id if community else None)
+        .on_conflict_do_nothing(index_elements=["username"])
+        .returning(Username.username)
+    )
+    if claimed.first() is None:
+        raise UsernameTaken(_("The username '%(username)s' is taken.", username=username))
 
 
 def _check_may_create(actor: Member, role: Role) -> None:
@@ -218,7 +239,7 @@ class WalletNotEmpty(Conflict):
 
 def _check_may_manage(actor: Member, member: Member) -> None:
     """Fund admins are the platform's to manage, and nobody manages themselves."""
-    if actor.id == member.id:
+    if (actor.community_id, actor.id) == (member.community_id, member.id):
         raise NotOnYourself()
     if member.role == Role.FUND_ADMIN and actor.role != Role.PLATFORM_ADMIN:
         raise FundAdminsArePlatformWork()

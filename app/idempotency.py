@@ -5,7 +5,8 @@ transaction (``INSERT ... ON CONFLICT DO NOTHING``: one statement, no
 savepoint), runs, and stores its response in that row before the request's
 single commit. A retry finds the row and gets the stored response back byte
 for byte; a retry with another body is a 409. Concurrent requests with one key
-meet at the unique ``(member_id, key)`` index: the database makes the later
+meet at the unique ``(community_id, member_id, key)`` index (a platform admin's,
+``(platform_admin_id, key)``): the database makes the later
 ones wait for the first to commit, after which they replay its response, so
 the effect happens exactly once. A request that fails rolls back its key row
 with everything else, having changed nothing, and may be retried. The one
@@ -19,6 +20,7 @@ response already in it, before it writes the redemption.
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from urllib.parse import urlencode
@@ -30,12 +32,14 @@ from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import IdempotencyKey, utcnow
+from models import IdempotencyKey, PlatformIdempotencyKey, utcnow
 
 from .extensions import db
 from .problems import Conflict, Problem
 
 HEADER = "Idempotency-Key"
+#: A stored key: a member's, or a platform admin's.
+KeyRow = IdempotencyKey | PlatformIdempotencyKey
 MAX_KEY_LENGTH = 255
 HEADER_DOC = {
     "in": "header",
@@ -98,7 +102,7 @@ def idempotent(view):
                 )
             )
         claimed = claim(key)
-        if isinstance(claimed, IdempotencyKey):
+        if not isinstance(claimed, int):
             return _replay(claimed)
         response = view(*args, **kwargs)
         if response.status_code < 400:
@@ -108,27 +112,26 @@ def idempotent(view):
     return Blueprint.doc(parameters=[HEADER_DOC])(wrapper)
 
 
-def claim(key: str) -> int | IdempotencyKey:
+def claim(key: str) -> int | KeyRow:
     """Take ``key`` for this request of ``g.actor``: the key row's id to run under
     (new, or an unfinished one of the same request), or the row of the first
     request that took it, whose response is replayed."""
-    member_id = g.actor.id
     digest = fingerprint()
-    row_id = _claim(member_id, key, digest)
+    row_id = _claim(key, digest)
     if row_id is None:
-        stored = _stored(member_id, key)
+        stored = _stored(key)
         if stored is not None:
             return stored.id if _unfinished(stored, digest) else stored
-        row_id = _claim(member_id, key, digest)
+        row_id = _claim(key, digest)
         if row_id is None:
-            return _stored(member_id, key)
+            return _stored(key)
     return row_id
 
 
 def store(row_id: int, status_code: int, content_type: str, body: bytes) -> None:
     """Keep the first response under its key, in the request's own transaction."""
     db.session.execute(
-        _STORE,
+        _keyring().store,
         dict(row_id=row_id, status_code=status_code, content_type=content_type, body=body),
     )
 
@@ -136,7 +139,8 @@ def store(row_id: int, status_code: int, content_type: str, body: bytes) -> None
 def release(row_id: int) -> None:
     """Give the key back: the request kept nothing worth replaying (a form shown again
     with its errors), so the same key may be sent once more."""
-    db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
+    model = _keyring().model
+    db.session.execute(sa.delete(model).where(model.id == row_id))
 
 
 def claim_form(key: str) -> bool:
@@ -147,40 +151,61 @@ def claim_form(key: str) -> bool:
     key = key.strip()
     if not 0 < len(key) <= MAX_KEY_LENGTH - len("form:"):
         raise IdempotencyKeyRequired(_("The form has no key; reload the page and try again."))
-    return _claim(g.actor.id, "form:" + key, fingerprint()) is not None
+    return _claim("form:" + key, fingerprint()) is not None
 
 
-_KEYS = IdempotencyKey.__table__
-_CLAIM_COLUMNS = ("community_id", "member_id", "key", "fingerprint", "created_at", "expires_at")
+@dataclass(frozen=True)
+class Keyring:
+    """Where one kind of caller's keys are kept: a member's in their community, a
+    platform admin's apart. Its statements are built once: every value-moving
+    request runs them."""
+
+    model: type
+    #: The columns that name the caller, and the caller's attribute each holds.
+    owner: dict[str, str]
+    claims: dict[str, sa.Insert]
+    store: sa.Update
+
+    @classmethod
+    def of(cls, model, owner: dict[str, str]) -> "Keyring":
+        table = model.__table__
+        columns = (*owner, "key", "fingerprint", "created_at", "expires_at")
+
+        def claim(dialect) -> sa.Insert:
+            return (
+                dialect.insert(table)
+                .values({name: sa.bindparam(name) for name in columns})
+                .on_conflict_do_nothing(index_elements=[*owner, "key"])
+                .returning(table.c.id)
+            )
+
+        store = (
+            table.update()
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values({name: sa.bindparam(name) for name in ("status_code", "content_type", "body")})
+        )
+        return cls(model, owner, {"postgresql": claim(postgresql), "sqlite": claim(sqlite)}, store)
+
+    def owned_by(self, actor) -> dict[str, int]:
+        return {column: getattr(actor, attribute) for column, attribute in self.owner.items()}
 
 
-def _claim_statement(dialect) -> sa.Insert:
-    return (
-        dialect.insert(_KEYS)
-        .values({name: sa.bindparam(name) for name in _CLAIM_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["member_id", "key"])
-        .returning(_KEYS.c.id)
-    )
+MEMBERS_KEYS = Keyring.of(IdempotencyKey, {"community_id": "community_id", "member_id": "id"})
+PLATFORM_ADMINS_KEYS = Keyring.of(PlatformIdempotencyKey, {"platform_admin_id": "id"})
 
 
-#: Built once: every value-moving request runs both.
-_CLAIM = {"postgresql": _claim_statement(postgresql), "sqlite": _claim_statement(sqlite)}
-_STORE = (
-    _KEYS.update()
-    .where(_KEYS.c.id == sa.bindparam("row_id"))
-    .values({name: sa.bindparam(name) for name in ("status_code", "content_type", "body")})
-)
+def _keyring() -> Keyring:
+    return PLATFORM_ADMINS_KEYS if g.actor.community_id is None else MEMBERS_KEYS
 
 
-def _claim(member_id: int, key: str, digest: str) -> int | None:
+def _claim(key: str, digest: str) -> int | None:
     """Insert the key row; None when the key is taken (by a committed request,
     or by one that commits while this waits on the unique index)."""
-    now = utcnow()
+    keyring, now = _keyring(), utcnow()
     return db.session.execute(
-        _CLAIM[db.session.get_bind().dialect.name],
+        keyring.claims[db.session.get_bind().dialect.name],
         dict(
-            community_id=g.actor.community_id,
-            member_id=member_id,
+            keyring.owned_by(g.actor),
             key=key,
             fingerprint=digest,
             created_at=now,
@@ -189,21 +214,22 @@ def _claim(member_id: int, key: str, digest: str) -> int | None:
     ).scalar_one_or_none()
 
 
-def _stored(member_id: int, key: str) -> IdempotencyKey | None:
+def _stored(key: str) -> KeyRow | None:
+    keyring = _keyring()
+    model = keyring.model
+    owner = [getattr(model, column) == value for column, value in keyring.owned_by(g.actor).items()]
     stored = db.session.execute(
-        sa.select(IdempotencyKey).where(
-            IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
-        )
+        sa.select(model).where(*owner, model.key == key)
     ).scalar_one_or_none()
     if stored is not None and stored.expires_at <= utcnow():
         # By statement, not ``session.delete``: a concurrent retry of the same
         # expired key may have deleted it first, and then this deletes nothing.
-        db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id == stored.id))
+        db.session.execute(sa.delete(model).where(model.id == stored.id))
         return None
     return stored
 
 
-def _unfinished(stored: IdempotencyKey, digest: str) -> bool:
+def _unfinished(stored: KeyRow, digest: str) -> bool:
     """A key row without a response: its request committed part of its work and
     stopped before answering. Only a Stripe payout commits before it answers
     (``app.payouts``), and running it again finishes it without paying twice, so
@@ -211,7 +237,7 @@ def _unfinished(stored: IdempotencyKey, digest: str) -> bool:
     return stored.status_code is None and stored.fingerprint == digest
 
 
-def check_same_request(stored: IdempotencyKey) -> None:
+def check_same_request(stored: KeyRow) -> None:
     """A key names one request: reused for another, it is refused."""
     if stored.fingerprint != fingerprint():
         raise IdempotencyKeyReused(
@@ -223,7 +249,7 @@ def check_same_request(stored: IdempotencyKey) -> None:
         )
 
 
-def _replay(stored: IdempotencyKey) -> Response:
+def _replay(stored: KeyRow) -> Response:
     check_same_request(stored)
     response = Response(stored.body, status=stored.status_code, content_type=stored.content_type)
     response.headers["Idempotent-Replayed"] = "true"

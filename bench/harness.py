@@ -29,6 +29,11 @@ SERVER = os.environ.get("JIFEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"
 WORKERS = (os.cpu_count() or 2) + 1
 
 
+#: The directory's usernames of ``:n`` residents of community ``:c``, taken before the
+#: members are inserted (see ``models.Username``).
+RESIDENTS_NAMED = """INSERT INTO usernames (username, community_id)
+       SELECT 'bench-' || :c || '-' || g, :c FROM generate_series(1, :n) AS g"""
+
 #: Merchants with a cashier each and residents, set-based (``:c`` the community,
 #: ``:merchants`` and ``:residents`` how many, ``:at`` when they joined). The stored
 #: hash is one nobody can sign in with: these members never sign in.
@@ -37,11 +42,14 @@ POPULATION = [
                               active, created_at)
        SELECT :c, '微街长商户 ' || g, 'bench', '', '', '', true, :at
          FROM generate_series(1, :merchants) AS g""",
+    """INSERT INTO usernames (username, community_id)
+       SELECT 'bench-cashier-' || m.id, :c FROM merchants m WHERE m.community_id = :c""",
     """INSERT INTO members (community_id, username, password_hash, display_name, role,
                             merchant_id, active, created_at)
        SELECT :c, 'bench-cashier-' || m.id, '!', '收银员 ' || m.id, 'merchant_staff', m.id,
               true, :at
          FROM merchants m WHERE m.community_id = :c""",
+    RESIDENTS_NAMED.replace(":n", ":residents"),
     """INSERT INTO members (community_id, username, password_hash, display_name, role,
                             active, created_at)
        SELECT :c, 'bench-' || :c || '-' || g, '!', '居民 ' || g, 'resident', true, :at

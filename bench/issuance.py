@@ -39,6 +39,7 @@ def seed(community_id: int, residents: int, period) -> None:
     params = {"c": community_id, "n": residents, "at": at, "points": EARNED}
     params["total"] = EARNED * residents
     statements = [
+        harness.RESIDENTS_NAMED,
         # A stored hash nobody can sign in with: the benchmark never signs in.
         """INSERT INTO members (community_id, username, password_hash, display_name, role,
                                 active, created_at)

@@ -56,6 +56,13 @@ from .ledger import (
 from .month_close import MonthClose, MonthCloseStatus
 from .offer import Offer, OfferKind
 from .operations import AuditEntry, IdempotencyKey
+from .platform import (
+    PlatformAdmin,
+    PlatformAdminToken,
+    PlatformIdempotencyKey,
+    TokenDigest,
+    Username,
+)
 from .redemption import Redemption, RedemptionStatus
 from .settlement import (
     APPROVED_STATUSES,
@@ -121,6 +128,9 @@ __all__ = [
     "PayoutAttempt",
     "PayoutMethod",
     "PayoutStatus",
+    "PlatformAdmin",
+    "PlatformAdminToken",
+    "PlatformIdempotencyKey",
     "Redemption",
     "RedemptionStatus",
     "Offer",
@@ -131,6 +141,8 @@ __all__ = [
     "SettlementStatement",
     "StatementStatus",
     "StripeDispute",
+    "TokenDigest",
+    "Username",
     "StripeEvent",
     "TransactionKind",
     "Unit",

@@ -101,73 +101,91 @@ class Merchant(Base):
     )
 
 
-class Member(Base):
-    """A person who signs in: a resident, organizer, cashier, fund admin or platform admin.
+class SignsIn:
+    """What every person who signs in has: a username, a password (its argon2id hash)
+    and the Flask-Login protocol, kept here so the models need no Flask import."""
 
-    Platform admins belong to no community; every other member belongs to exactly one.
-    """
-
-    __tablename__ = "members"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    #: NULL only for platform admins, who work across communities.
-    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id"))
-    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    #: Unique across Jifen (``usernames``): signing in names no community.
+    username: Mapped[str] = mapped_column(sa.String(80))
     #: argon2id hash; the password itself is never stored.
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     display_name: Mapped[str] = mapped_column(sa.String(200))
-    role: Mapped[Role] = mapped_column(enum_column_type(Role, "role"))
-    #: The shop a ``merchant_staff`` member works for.
-    merchant_id: Mapped[int | None] = mapped_column()
     #: Preferred page language ('zh' or 'en'); NULL follows the browser.
     locale: Mapped[str | None] = mapped_column(sa.String(8))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    #: Who added this member (NULL for the first platform admin, made from the
-    #: command line): an award's approver may not be an account its requester made.
-    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"))
 
-    community: Mapped[Community | None] = relationship(lazy="joined")
-    merchant: Mapped[Merchant | None] = in_community("Member", "Merchant", "merchant_id")
+    #: Marks a page session's id with the table its person is in.
+    SESSION_PREFIX = ""
 
-    __table_args__ = (
-        sa.UniqueConstraint("community_id", "id"),
-        sa.ForeignKeyConstraint(
-            ["community_id", "merchant_id"], ["merchants.community_id", "merchants.id"]
-        ),
-        sa.CheckConstraint(
-            "(role = 'platform_admin') = (community_id IS NULL)",
-            name="platform_admin_has_no_community",
-        ),
-        sa.CheckConstraint(
-            "(role = 'merchant_staff') = (merchant_id IS NOT NULL)", name="staff_has_merchant"
-        ),
-        sa.CheckConstraint("username <> ''", name="username_not_empty"),
-    )
-
-    # Flask-Login protocol, kept here so the model needs no Flask import.
     @property
     def is_authenticated(self) -> bool:
         return True
-
-    @property
-    def is_active(self) -> bool:
-        return self.may_sign_in(self.active, self.community.active if self.community else None)
-
-    @staticmethod
-    def may_sign_in(member_active: bool, community_active: bool | None) -> bool:
-        """Signs in only while both the member and their community (if any) are active."""
-        return member_active and community_active is not False
 
     @property
     def is_anonymous(self) -> bool:
         return False
 
     def get_id(self) -> str:
-        """The id a page session keeps: the member's id and a stamp of their password, so
-        a new password (a reset after a lost phone) ends every session made before it."""
+        """The id a page session keeps: the person's id and a stamp of their password,
+        so a new password (a reset after a lost phone) ends every session made before it."""
         stamp = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
-        return f"{self.id}.{stamp}"
+        return f"{self.SESSION_PREFIX}{self.id}.{stamp}"
+
+
+class Member(SignsIn, Base):
+    """A person of one community who signs in: a resident, organizer, cashier or fund
+    admin. Platform admins, who belong to none, are :class:`PlatformAdmin`."""
+
+    __tablename__ = "members"
+
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
+    role: Mapped[Role] = mapped_column(enum_column_type(Role, "role"))
+    #: The shop a ``merchant_staff`` member works for.
+    merchant_id: Mapped[int | None] = mapped_column()
+    #: Who added this member, when one of the community did: an award's approver may
+    #: not be an account its requester made.
+    created_by_id: Mapped[int | None] = mapped_column()
+    #: The platform admin who added this member (a community's fund admins).
+    created_by_platform_admin_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("platform_admins.id")
+    )
+
+    community: Mapped[Community] = relationship(lazy="joined")
+    merchant: Mapped[Merchant | None] = in_community("Member", "Merchant", "merchant_id")
+
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
+        sa.ForeignKeyConstraint(
+            ["community_id", "merchant_id"], ["merchants.community_id", "merchants.id"]
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id", "created_by_id"], ["members.community_id", "members.id"]
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id", "username"], ["usernames.community_id", "usernames.username"]
+        ),
+        sa.UniqueConstraint("community_id", "username"),
+        sa.CheckConstraint("role <> 'platform_admin'", name="platform_admins_apart"),
+        sa.CheckConstraint(
+            "(role = 'merchant_staff') = (merchant_id IS NOT NULL)", name="staff_has_merchant"
+        ),
+        sa.CheckConstraint(
+            "created_by_id IS NULL OR created_by_platform_admin_id IS NULL", name="one_maker"
+        ),
+        sa.CheckConstraint("username <> ''", name="username_not_empty"),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.may_sign_in(self.active, self.community.active)
+
+    @staticmethod
+    def may_sign_in(member_active: bool, community_active: bool | None) -> bool:
+        """Signs in only while both the member and their community (if any) are active."""
+        return member_active and community_active is not False
 
 
 class PointsRate(Base):
@@ -199,18 +217,36 @@ class PointsRate(Base):
     )
 
 
-class ApiToken(Base):
-    """A revocable bearer token. Only its SHA-256 digest is stored."""
+class TokenLife:
+    """A revocable bearer token's row: only the SHA-256 digest of its secret is stored."""
 
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id"))
-    member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"), index=True)
     #: hex SHA-256 of the secret part of the token.
-    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    digest: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
-    member: Mapped[Member] = relationship(lazy="joined")
+
+class ApiToken(TokenLife, Base):
+    """A member's bearer token. ``token_digests`` says which community holds it."""
+
+    __tablename__ = "api_tokens"
+
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
+    member_id: Mapped[int] = mapped_column()
+
+    member: Mapped[Member] = in_community("ApiToken", "Member", "member_id")
+
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
+        sa.ForeignKeyConstraint(
+            ["community_id", "member_id"], ["members.community_id", "members.id"]
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id", "digest"], ["token_digests.community_id", "token_digests.digest"]
+        ),
+        sa.UniqueConstraint("community_id", "digest"),
+        sa.Index("ix_api_tokens_community_id_member_id", "community_id", "member_id"),
+    )

@@ -5,21 +5,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, utcnow
+from .base import Base, community_keyed, utcnow
 
 
-class IdempotencyKey(Base):
+class StoredResponse:
     """The first response to a value-moving request, replayed for retries.
 
     Keys are scoped to the caller, as a client can only retry its own requests.
     """
 
-    __tablename__ = "idempotency_keys"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    #: The caller's community (NULL for a platform admin).
-    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id"))
-    member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"))
     key: Mapped[str] = mapped_column(sa.String(255))
     #: SHA-256 over method, path and canonical body: same key, other body is a conflict.
     fingerprint: Mapped[str] = mapped_column(sa.String(64))
@@ -29,17 +23,39 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
-    __table_args__ = (sa.UniqueConstraint("member_id", "key"),)
+
+class IdempotencyKey(StoredResponse, Base):
+    """A member's idempotency key, kept in the member's community."""
+
+    __tablename__ = "idempotency_keys"
+
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
+    member_id: Mapped[int] = mapped_column()
+
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
+        sa.UniqueConstraint("community_id", "member_id", "key"),
+        sa.ForeignKeyConstraint(
+            ["community_id", "member_id"], ["members.community_id", "members.id"]
+        ),
+    )
 
 
 class AuditEntry(Base):
-    """Who did what, when and from where, for every admin write. Never updated or deleted."""
+    """Who did what, when and from where, for every admin write. Never updated or deleted.
+
+    Kept in the community the write was in; its actor is a member of that community
+    or a platform admin."""
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id"))
-    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"))
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    #: Unique on its own; indexed, as rows are looked up by id alone.
+    id: Mapped[int] = mapped_column(autoincrement=True, index=True)
+    actor_id: Mapped[int | None] = mapped_column()
+    platform_admin_id: Mapped[int | None] = mapped_column(sa.ForeignKey("platform_admins.id"))
     #: The permission exercised, e.g. ``award.create``.
     action: Mapped[str] = mapped_column(sa.String(64))
     method: Mapped[str] = mapped_column(sa.String(8))
@@ -51,4 +67,10 @@ class AuditEntry(Base):
     user_agent: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (sa.Index("ix_audit_log_community_id_id", "community_id", "id"),)
+    __mapper_args__ = {"primary_key": ["id"]}
+    __table_args__ = community_keyed(
+        sa.ForeignKeyConstraint(
+            ["community_id", "actor_id"], ["members.community_id", "members.id"]
+        ),
+        sa.CheckConstraint("(actor_id IS NULL) <> (platform_admin_id IS NULL)", name="one_actor"),
+    )

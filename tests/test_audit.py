@@ -88,7 +88,11 @@ def test_each_admin_write_leaves_one_audit_row(api, setting, name):
         assert [row.action for row in requested] == ["award.create"]
     assert len(new) == 1
     row = new[0]
-    assert row.actor_id == actor.id
+    if actor.role == Role.PLATFORM_ADMIN:
+        assert (row.actor_id, row.platform_admin_id) == (None, actor.id)
+    else:
+        assert (row.actor_id, row.platform_admin_id) == (actor.id, None)
+    assert row.community_id is not None
     assert row.action == ("award.decide" if name in ("award.approve", "award.reject") else name)
     assert row.method == method
     assert row.path == path

@@ -28,6 +28,8 @@ from models import (
     LedgerTransaction,
     Member,
     Merchant,
+    PlatformAdminToken,
+    PlatformIdempotencyKey,
     Role,
     utcnow,
 )
@@ -140,11 +142,14 @@ def snapshot() -> dict:
         LedgerEntry,
         AuditEntry,
         ApiToken,
+        PlatformAdminToken,
         IdempotencyKey,
+        PlatformIdempotencyKey,
     )
     return {
         **{model.__tablename__: count(model) for model in models},
-        "revoked tokens": count(ApiToken, ApiToken.revoked_at.is_not(None)),
+        "revoked tokens": count(ApiToken, ApiToken.revoked_at.is_not(None))
+        + count(PlatformAdminToken, PlatformAdminToken.revoked_at.is_not(None)),
         "awards": db.session.execute(
             sa.select(Award.id, Award.status, Award.decided_by_id).order_by(Award.id)
         ).all(),

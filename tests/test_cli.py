@@ -30,7 +30,9 @@ from models import (
     Award,
     Community,
     Member,
+    PlatformAdmin,
     Role,
+    Username,
 )
 
 
@@ -40,11 +42,14 @@ def test_create_admin_makes_a_platform_admin_who_can_sign_in(app, cli):
     result = cli.invoke(args=["users", "create-admin", username, "--password", "district-pass"])
 
     assert result.exit_code == 0, result.output
-    member = db.session.execute(sa.select(Member).where(Member.username == username)).scalar_one()
-    assert member.role == Role.PLATFORM_ADMIN
-    assert member.community_id is None
-    assert member.display_name == username
-    assert f"Created platform admin '{username}' (id {member.id})." in result.output
+    admin = db.session.execute(
+        sa.select(PlatformAdmin).where(PlatformAdmin.username == username)
+    ).scalar_one()
+    assert admin.role == Role.PLATFORM_ADMIN
+    assert admin.community_id is None
+    assert admin.display_name == username
+    assert count(Member, Member.username == username) == 0
+    assert f"Created platform admin '{username}' (id {admin.id})." in result.output
     assert "district-pass" not in result.output
     token = ApiClient(app.test_client()).post(
         "/auth/token", json={"username": username, "password": "district-pass"}
@@ -67,8 +72,10 @@ def test_create_admin_takes_a_display_name(cli):
         ]
     )
     assert result.exit_code == 0, result.output
-    member = db.session.execute(sa.select(Member).where(Member.username == username)).scalar_one()
-    assert member.display_name == "区运营 Operator"
+    admin = db.session.execute(
+        sa.select(PlatformAdmin).where(PlatformAdmin.username == username)
+    ).scalar_one()
+    assert admin.display_name == "区运营 Operator"
 
 
 def test_create_admin_twice_fails_clearly(cli):
@@ -81,7 +88,7 @@ def test_create_admin_twice_fails_clearly(cli):
     assert again.exit_code != 0
     assert f"Error: The username '{username}' is taken." in again.output
     assert "Traceback" not in again.output
-    assert count(Member, Member.username == username) == 1
+    assert count(PlatformAdmin, PlatformAdmin.username == username) == 1
 
 
 def test_create_admin_refuses_a_short_password(cli):
@@ -196,13 +203,15 @@ class TestDemo:
         ).scalar_one()
         assert community.name == "北新社区"
         roles = set(db.session.scalars(sa.select(Member.role)))
-        assert roles == set(Role)
+        assert roles == set(Role) - {Role.PLATFORM_ADMIN}
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PlatformAdmin)) == 1
         seeded = self.totals()
-        # The story's eight, and the history's 94 street chiefs, 40 volunteers and the
-        # cashiers of the other 19 shops; its awards: each month a patrol award for each
-        # chief, and the merit awards behind the 69 coupons.
+        # The story's seven members (its eighth person is the platform admin), and the
+        # history's 94 street chiefs, 40 volunteers and the cashiers of the other 19 shops;
+        # its awards: each month a patrol award for each chief, and the merit awards behind
+        # the 69 coupons.
         history = demo_history.MONTHS * 94 + sum(demo_history.COUPONS)
-        assert seeded == {"communities": 1, "members": 8 + 94 + 40 + 19, "awards": 6 + history}
+        assert seeded == {"communities": 1, "members": 7 + 94 + 40 + 19, "awards": 6 + history}
 
         second = self.invoke(demo_app, "demo", "--no-serve")
 
@@ -242,7 +251,7 @@ class TestDemo:
         assert f"activities, check-in QR, attendance, finalizing: {base}/activities" in (
             second.output
         )
-        seeded = {m.username for m in db.session.scalars(sa.select(Member))}
+        seeded = set(db.session.scalars(sa.select(Username.username)))
         assert {username for username, _role in listed} <= seeded  # each of them can sign in
 
     def test_demo_people_sign_in_and_hold_their_points(self, demo_app):

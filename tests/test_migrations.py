@@ -288,3 +288,103 @@ def test_0016_keys_the_first_tables_by_community_and_keeps_their_rows(migration_
     upgrade()
     assert ids_by_table() == KEPT
     assert_migrated_schema_is_the_models()
+
+
+#: Platform admins among the members, as before 0019: one who made a fund admin, used a
+#: token and a form key, and created a community from the page (its audit entry names no
+#: community) and one through the API (naming it as its target).
+ROWS_AT_0018 = (
+    "INSERT INTO communities (id, slug, name, points_per_yuan, award_approval_threshold, "
+    "created_at) VALUES (1, 'old', '老社区', 50, 500, '2026-11-01 08:00:00'), "
+    "(2, 'newer', '新社区', 50, 500, '2026-11-02 08:00:00')",
+    "INSERT INTO members (id, community_id, username, password_hash, display_name, role, "
+    "active, created_at, created_by_id) VALUES "
+    "(5, NULL, 'district', 'x', '区运营', 'platform_admin', true, '2026-10-01 08:00:00', NULL), "
+    "(6, 1, 'fund', 'x', '基金', 'fund_admin', true, '2026-11-01 08:00:01', 5), "
+    "(7, 1, 'resident', 'x', '居民', 'resident', true, '2026-11-01 09:00:00', 6)",
+    "INSERT INTO api_tokens (id, community_id, member_id, digest, created_at, expires_at) "
+    "VALUES (1, NULL, 5, 'aa', '2026-11-01 08:00:00', '2026-12-31 00:00:00'), "
+    "(2, 1, 7, 'bb', '2026-11-01 09:00:00', '2026-12-31 00:00:00')",
+    "INSERT INTO idempotency_keys (id, community_id, member_id, key, fingerprint, status_code, "
+    "created_at, expires_at) VALUES (1, NULL, 5, 'form:k1', 'f1', 303, '2026-11-01 08:00:00', "
+    "'2026-11-02 08:00:00'), (2, 1, 7, 'k2', 'f2', 201, '2026-11-01 09:00:00', "
+    "'2026-11-02 09:00:00')",
+    "INSERT INTO audit_log (id, community_id, actor_id, action, method, path, status_code, "
+    "target_id, created_at) VALUES "
+    "(1, NULL, 5, 'community.create', 'POST', '/platform/communities', 303, NULL, "
+    "'2026-11-01 08:00:02'), "
+    "(2, 1, 5, 'member.create', 'POST', '/platform/communities/old/fund-admins', 303, NULL, "
+    "'2026-11-01 08:00:03'), "
+    "(3, NULL, 5, 'community.create', 'POST', '/api/v1/communities', 201, 2, "
+    "'2026-11-02 08:00:01'), "
+    "(4, 1, 6, 'member.create', 'POST', '/api/v1/communities/old/members', 201, 7, "
+    "'2026-11-01 09:00:01')",
+)
+
+
+def rows(statement: str) -> list[tuple]:
+    with db.engine.connect() as connection:
+        return [tuple(row) for row in connection.exec_driver_sql(statement)]
+
+
+def test_0019_moves_platform_admins_apart_and_keeps_every_row(migration_app):
+    upgrade(revision="0018")
+    with db.engine.begin() as connection:
+        for statement in ROWS_AT_0018:
+            connection.exec_driver_sql(statement)
+
+    upgrade(revision="0019")
+    assert rows("SELECT id, username FROM platform_admins") == [(5, "district")]
+    assert rows(
+        "SELECT id, created_by_id, created_by_platform_admin_id FROM members ORDER BY id"
+    ) == [
+        (6, None, 5),
+        (7, 6, None),
+    ]
+    assert rows("SELECT username, community_id FROM usernames ORDER BY username") == [
+        ("district", None),
+        ("fund", 1),
+        ("resident", 1),
+    ]
+    assert rows("SELECT digest, community_id FROM token_digests ORDER BY digest") == [
+        ("aa", None),
+        ("bb", 1),
+    ]
+    assert rows("SELECT platform_admin_id, digest FROM platform_admin_tokens") == [(5, "aa")]
+    assert rows("SELECT member_id, digest FROM api_tokens") == [(7, "bb")]
+    assert rows("SELECT platform_admin_id, key FROM platform_idempotency_keys") == [(5, "form:k1")]
+    assert rows("SELECT member_id, key FROM idempotency_keys") == [(7, "k2")]
+    assert rows(
+        "SELECT id, community_id, actor_id, platform_admin_id FROM audit_log ORDER BY id"
+    ) == [(1, 1, None, 5), (2, 1, None, 5), (3, 2, None, 5), (4, 1, 6, None)]
+    assert all(keyed_by_community(t) for t in ("members", "api_tokens", "audit_log"))
+    assert actor_key("audit_log", "actor_id") == ["community_id", "actor_id"]
+
+    downgrade(revision="0018")
+    assert rows("SELECT id, community_id, role FROM members ORDER BY id") == [
+        (6, 1, "fund_admin"),
+        (7, 1, "resident"),
+        (12, None, "platform_admin"),
+    ]
+    assert rows("SELECT id, created_by_id FROM members ORDER BY id") == [
+        (6, 12),
+        (7, 6),
+        (12, None),
+    ]
+    assert rows("SELECT member_id, community_id, digest FROM api_tokens ORDER BY digest") == [
+        (12, None, "aa"),
+        (7, 1, "bb"),
+    ]
+    assert rows("SELECT member_id, key FROM idempotency_keys ORDER BY key") == [
+        (12, "form:k1"),
+        (7, "k2"),
+    ]
+    assert rows("SELECT id, community_id, actor_id FROM audit_log ORDER BY id") == [
+        (1, 1, 12),
+        (2, 1, 12),
+        (3, 2, 12),
+        (4, 1, 6),
+    ]
+
+    upgrade()
+    assert_migrated_schema_is_the_models()

@@ -6,7 +6,7 @@ from support.pages import csrf_token, sign_in
 from support.settlement import build_world, date_redemptions, redeem
 
 from app.extensions import db
-from models import Merchant, SettlementStatement, StatementStatus
+from models import Merchant, SettlementStatement, StatementStatus, Username
 
 
 @pytest.fixture
@@ -19,6 +19,8 @@ def month(api, make_community, make_member):
         (world.second_admin, "li"),
         (world.cashier, "shop"),
     ):
+        db.session.add(Username(username=username, community_id=member.community_id))
+        db.session.flush()
         member.username = username
     db.session.flush()
     ids = [redeem(api, world, bill)["id"] for bill in (1000, 2000, 1500)]

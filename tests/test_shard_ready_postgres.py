@@ -6,31 +6,21 @@ unique constraint or unique index of ``t`` leaves ``community_id`` out, and refu
 between two distributed tables that does not join on it; a table that is not
 distributed may not point at one that is.
 
-Two kinds of table do not hold to that today, each listed here, and the lists may
-only shrink. ``NOT_YET``: the tables that hold platform admins or their doings. A
-platform admin is a member of no community (``community_id`` NULL, which no primary
-key column may be), so:
+Every community-owned table does, but for one kind of exception, listed here, and
+the list may only shrink. ``STRIPE_IDS``: the fund's tables, and merchants'
+connected accounts, keep every Stripe object id unique across all communities, so
+that no replay or sync can book one twice anywhere; distributed, that guard would
+move into a reference table of Stripe ids that each booking inserts into first. Any
+other table, and any new one, must be distributable as it is.
 
-- ``members`` keeps ``id`` as its primary key beside a unique ``(community_id, id)``;
-  ``username`` is unique across communities, as signing in names no community; and
-  ``created_by_id`` refers to ``members.id`` alone, as a platform admin makes each
-  fund admin;
-- ``api_tokens`` is looked up by ``digest`` alone (a bearer token names no
-  community), unique across communities, and a platform admin's tokens have no
-  community; ``member_id`` refers to ``members.id``;
-- ``idempotency_keys`` holds a platform admin's page forms too (each form is sent
-  once under its key): no community, unique per ``(member_id, key)``, ``member_id``
-  to ``members.id``;
-- ``audit_log`` logs what platform admins do, some of it in no community (a new
-  community), and names its actor by ``members.id`` alone, as a platform admin acts
-  in communities not theirs.
-
-docs/scaling.md says what distributing them takes. ``STRIPE_IDS``: the fund's
-tables, and merchants' connected accounts, keep every Stripe object id unique across
-all communities, so that no replay
-or sync can book one twice anywhere; distributed, that guard would move into a
-reference table of Stripe ids that each booking inserts into first. Any other
-table, and any new one, must be distributable as it is."""
+``REFERENCE``: the tables Citus would copy to every worker. The directory of
+usernames and token digests names a community in ``community_id`` without being
+owned by one, as it is what finds the community for a sign-in or a bearer token. A
+community-owned table may point at a reference table only (the platform admin who
+made a fund admin, or who acted in an audit entry), and a reference table at
+reference tables only. The platform admins' tokens and form keys stay on the
+coordinator, as does ``stripe_events``.
+"""
 
 import pytest
 import sqlalchemy as sa
@@ -39,8 +29,8 @@ from app.extensions import db
 
 pytestmark = pytest.mark.postgres
 
-#: Tables keyed by ``id`` alone, as they hold platform admins, who belong to no community.
-NOT_YET = {"api_tokens", "audit_log", "idempotency_keys", "members"}
+#: Tables copied to every worker.
+REFERENCE = {"communities", "usernames", "token_digests", "platform_admins"}
 
 #: Tables whose Stripe ids are unique across communities, and those columns.
 STRIPE_IDS = {
@@ -93,13 +83,16 @@ UNIQUE_INDEXES = sa.text(
 
 
 def community_owned() -> set[str]:
-    return set(
-        db.session.scalars(
-            sa.text(
-                """SELECT table_name FROM information_schema.columns
-                    WHERE table_schema = current_schema() AND column_name = 'community_id'"""
+    return (
+        set(
+            db.session.scalars(
+                sa.text(
+                    """SELECT table_name FROM information_schema.columns
+                        WHERE table_schema = current_schema() AND column_name = 'community_id'"""
+                )
             )
         )
+        - REFERENCE
     )
 
 
@@ -111,7 +104,9 @@ def refusals() -> dict[str, list[str]]:
         table, columns = row["table_name"], list(row["columns"])
         if row["type"] in ("p", "u") and table in owned and "community_id" not in columns:
             found.setdefault(table, []).append(f"{row['name']} {columns} leaves community_id out")
-        if row["type"] == "f" and row["referenced"] in owned:
+        if row["type"] != "f":
+            continue
+        if row["referenced"] in owned:
             pairs = dict(zip(columns, row["referenced_columns"], strict=True))
             if table not in owned:
                 found.setdefault(table, []).append(
@@ -121,6 +116,11 @@ def refusals() -> dict[str, list[str]]:
                 found.setdefault(table, []).append(
                     f"{row['name']} {columns} -> {row['referenced']} does not join on community_id"
                 )
+        elif row["referenced"] not in REFERENCE and (table in owned or table in REFERENCE):
+            found.setdefault(table, []).append(
+                f"{row['name']}: points at {row['referenced']}, neither distributed nor a "
+                "reference table"
+            )
     for row in db.session.execute(UNIQUE_INDEXES).mappings():
         table, columns = row["table_name"], list(row["columns"])
         if table in owned and "community_id" not in columns:
@@ -132,7 +132,7 @@ def refusals() -> dict[str, list[str]]:
 
 def test_every_community_owned_table_could_be_distributed_by_community():
     blocked = refusals()
-    others = set(blocked) - NOT_YET - set(STRIPE_IDS)
+    others = set(blocked) - set(STRIPE_IDS)
     assert others == set(), {table: blocked[table] for table in others}
 
 
@@ -143,13 +143,39 @@ def test_the_fund_tables_keep_only_their_stripe_ids_global():
             assert any(f"'{column}'" in refusal for column in columns), refusal
 
 
-def test_the_lists_of_exceptions_only_shrink():
+def test_the_list_of_exceptions_only_shrinks():
     blocked = refusals()
-    assert NOT_YET - set(blocked) == set(), "keyed by community now: take it off NOT_YET"
     assert set(STRIPE_IDS) - set(blocked) == set(), "distributable now: take it off STRIPE_IDS"
 
 
 def test_the_community_owned_tables_are_found():
     owned = community_owned()
     assert {"ledger_entries", "coupons", "redemptions", "settlement_statements"} <= owned
-    assert "communities" not in owned
+    assert {"members", "api_tokens", "idempotency_keys", "audit_log"} <= owned
+    assert owned.isdisjoint(REFERENCE)
+
+
+def test_a_key_left_global_or_a_table_pointing_the_wrong_way_is_found():
+    """The checks find what they look for: a unique key without the community, a
+    foreign key from a community's table to a coordinator's, and one from a
+    reference table into a community's (made ``NOT VALID``: only the catalog is read)."""
+    db.session.execute(sa.text("ALTER TABLE members ADD CONSTRAINT uq_members_probe UNIQUE (id)"))
+    db.session.execute(
+        sa.text(
+            "ALTER TABLE audit_log ADD CONSTRAINT fk_audit_log_probe FOREIGN KEY (id) "
+            "REFERENCES platform_admin_tokens (id) NOT VALID"
+        )
+    )
+    db.session.execute(
+        sa.text(
+            "ALTER TABLE usernames ADD COLUMN probe_member_id BIGINT, "
+            "ADD CONSTRAINT fk_usernames_probe FOREIGN KEY (community_id, probe_member_id) "
+            "REFERENCES members (community_id, id) NOT VALID"
+        )
+    )
+
+    blocked = refusals()
+
+    assert any("uq_members_probe" in refusal for refusal in blocked["members"])
+    assert any("fk_audit_log_probe" in refusal for refusal in blocked["audit_log"])
+    assert any("fk_usernames_probe" in refusal for refusal in blocked["usernames"])

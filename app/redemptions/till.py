@@ -58,6 +58,7 @@ from models import (
     Redemption,
     RedemptionStatus,
     Role,
+    TokenDigest,
 )
 
 from .. import auth, authz, communities, coupons, offers, ratelimit, sql
@@ -115,8 +116,7 @@ def _read(coupon_match: sa.ColumnElement[bool]) -> sa.Select:
             _next_id(Redemption).label("redemption_id"),
             _next_id(LedgerTransaction).label("transaction_id"),
         )
-        .select_from(ApiToken)
-        .join(Member, Member.id == ApiToken.member_id)
+        .select_from(auth.TOKEN_MEMBER)
         .join(Community, Community.id == Member.community_id)
         .outerjoin(
             Merchant,
@@ -132,7 +132,7 @@ def _read(coupon_match: sa.ColumnElement[bool]) -> sa.Select:
             Offer,
             (Offer.community_id == Member.community_id) & (Offer.id == sa.bindparam("offer_id")),
         )
-        .where(ApiToken.digest == sa.bindparam("digest"))
+        .where(TokenDigest.digest == sa.bindparam("digest"))
     )
 
 

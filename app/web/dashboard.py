@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from models import AuditEntry, Community, Member, MonthCloseStatus
+from models import AuditEntry, Community, Member, MonthCloseStatus, PlatformAdmin
 
 from .. import dashboard, month_close, report_exports
 from ..authz import POLICY, Scope, authorize
@@ -287,11 +287,17 @@ def audit_page():
         )
         .order_by(Member.display_name)
     ).all()
+    platform_admins = db.session.execute(
+        sa.select(PlatformAdmin.id, PlatformAdmin.display_name).where(
+            PlatformAdmin.id.in_({e.platform_admin_id for e in entries} - {None})
+        )
+    ).all()
     filters = {k: v for k, v in args.items() if k != "before" and v}
     return render_template(
         "reports/audit.html",
         entries=entries,
         names=dict(actors),
+        platform_admins=dict(platform_admins),
         actors=actors,
         actions=sorted(name for name, grant in POLICY.items() if grant.audited),
         chosen={

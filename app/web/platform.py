@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from models import Community, Member, Role
 
 from .. import communities
+from ..authz import audit_in
 from ..extensions import db
 from ..problems import Problem
 from . import blp
@@ -37,6 +38,7 @@ def platform_communities():
             community = communities.create_community(
                 form.slug.data, form.name.data, points_per_yuan=form.points_per_yuan.data
             )
+            audit_in(community.id)
             communities.create_member(
                 community,
                 username=form.admin_username.data,

@@ -35,6 +35,14 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_context().dialect.name != 'sqlite':
-        op.drop_constraint(op.f('fk_members_created_by_id_members'), 'members', type_='foreignkey')
+    if op.get_context().dialect.name == 'sqlite':
+        # Rebuilt, as SQLite drops no column a table's foreign key names (migration 0019's
+        # downgrade leaves it as one); renamed into place the legacy way, as other tables'
+        # triggers name ``members``.
+        op.execute('PRAGMA legacy_alter_table = ON')
+        with op.batch_alter_table('members', recreate='always') as batch:
+            batch.drop_column('created_by_id')
+        op.execute('PRAGMA legacy_alter_table = OFF')
+        return
+    op.drop_constraint(op.f('fk_members_created_by_id_members'), 'members', type_='foreignkey')
     op.drop_column('members', 'created_by_id')

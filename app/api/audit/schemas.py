@@ -5,8 +5,10 @@ from ... import fields
 
 class AuditEntryOut(ma.Schema):
     id = fields.Integer()
-    community_id = fields.Integer(allow_none=True)
+    community_id = fields.Integer()
+    #: A member of the community, or (when null) the platform admin ``platform_admin_id``.
     actor_id = fields.Integer(allow_none=True)
+    platform_admin_id = fields.Integer(allow_none=True)
     action = ma.fields.String()
     method = ma.fields.String()
     path = ma.fields.String()

@@ -6,7 +6,7 @@ from flask import g
 from models import Member, Merchant
 
 from ... import communities
-from ...authz import requires
+from ...authz import audit_in, requires
 from ...pagination import PageArgs, newest_first, page, page_schema
 from ..blueprint import Blueprint
 from .schemas import (
@@ -30,7 +30,9 @@ blp = Blueprint(
 @blp.response(201, CommunityOut)
 def create_community(data):
     """Create a community (platform admins)."""
-    return communities.create_community(**data)
+    community = communities.create_community(**data)
+    audit_in(community.id)
+    return community
 
 
 @blp.route("/communities/<slug>", methods=["GET"])
