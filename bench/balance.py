@@ -10,6 +10,8 @@ run: a plain Flask app answering the same JSON (``bench/plain.py``) under the sa
 gunicorn settings and wrk load.
 """
 
+import sqlalchemy as sa
+
 from app import auth, awards, communities, create_app
 from app.extensions import db
 from models import Role
@@ -37,6 +39,11 @@ def seed(url: str, residents: int) -> list[tuple[int, str]]:
             awards.request_award(community, member, points=100 + n, reason="压测", actor=fund)
             secret, _ = auth.issue_token(member)
             pairs.append((member.id, secret))
+        db.session.commit()
+        # Statistics, as autovacuum keeps them on a database in use: without any, the
+        # planner takes every table for a few rows and may join a token's community's
+        # members before its token.
+        db.session.execute(sa.text("ANALYZE"))
         db.session.commit()
         db.engine.dispose()
     return pairs
