@@ -193,6 +193,26 @@ def test_a_form_takes_effect_once(client, community, zhang):
     assert no_key.status_code == 400 and "页面已过期" in page(no_key)
 
 
+def test_a_double_tap_whose_first_answer_is_dropped_still_tells_what_happened(
+    client, community, zhang
+):
+    """A browser drops the first answer of a double tap, and the message its cookie
+    carried: the repeat's answer carries the same message to the same page."""
+    sign_in(client, "fund-zhang")
+    hidden = form_fields(client.get("/admin/members/new"))
+    before = client.get_cookie("session").value
+    first = client.post("/admin/members/new", data={**hidden, **member_form()})
+    client.set_cookie("session", before)
+
+    again = client.post("/admin/members/new", data={**hidden, **member_form()})
+
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    shown = page(client.get(again.headers["Location"]))
+    assert "李叔" in shown and 'class="notice' in shown
+    assert count(Member, Member.username == "li-shu") == 1
+
+
 def test_a_refused_form_can_be_sent_again_with_its_key(client, community, zhang):
     sign_in(client, "fund-zhang")
     hidden = form_fields(client.get("/admin/members/new"))

@@ -2,16 +2,18 @@
 
 A page form carries a hidden ``form_key``, new each time the form is shown. The
 first submit claims the key in the same store as the API's ``Idempotency-Key``
-(:mod:`app.idempotency`) and keeps where it sent the reader; a second submit of
-the same form (a double tap, a reload, a retry on a slow network) is sent there
-too, and changes nothing. A submit that was refused, or shown again with its
-errors, keeps nothing, so the corrected form can be sent with the same key.
+(:mod:`app.idempotency`) and keeps where it sent the reader, with what it told
+them; a second submit of the same form (a double tap, a reload, a retry on a
+slow network) is sent there too, told the same, and changes nothing. A submit
+that was refused, or shown again with its errors, keeps nothing, so the
+corrected form can be sent with the same key.
 """
 
+import json
 import uuid
 from functools import wraps
 
-from flask import g, make_response, redirect, render_template, request
+from flask import flash, g, make_response, redirect, render_template, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -78,18 +80,39 @@ def once(view):
                 idempotency.check_same_request(claimed)
             except idempotency.IdempotencyKeyReused:
                 return _sent_already()
-            response = redirect(claimed.body.decode(), 303)
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
+            return _sent_where_first(claimed)
+        flashed = len(session.get("_flashes", ()))
         response = make_response(view(*args, **kwargs))
         if response.status_code in (301, 302, 303):
-            location = response.headers["Location"].encode()
-            idempotency.store(claimed, 303, "text/uri-list", location)
+            first = {
+                "location": response.headers["Location"],
+                "flashes": session.get("_flashes", [])[flashed:],
+            }
+            idempotency.store(claimed, 303, FIRST_ANSWER, json.dumps(first).encode())
         else:
             idempotency.release(claimed)
         return response
 
     return wrapper
+
+
+#: How a form's first answer is kept under its key: where it sent the reader, and what it
+#: told them there.
+FIRST_ANSWER = "application/vnd.jifen.form-answer+json"
+
+
+def _sent_where_first(stored):
+    """A repeated submit goes where the first one went, told the same: a double tap's
+    first request may be dropped by the browser, and its message with it."""
+    if stored.content_type == FIRST_ANSWER:
+        first = json.loads(stored.body)
+    else:  # kept before the messages were
+        first = {"location": stored.body.decode(), "flashes": []}
+    for category, message in first["flashes"]:
+        flash(message, category)
+    response = redirect(first["location"], 303)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _form_expired():
