@@ -40,9 +40,7 @@ def seed(url: str, residents: int) -> list[tuple[int, str]]:
             secret, _ = auth.issue_token(member)
             pairs.append((member.id, secret))
         db.session.commit()
-        # Statistics, as autovacuum keeps them on a database in use: without any, the
-        # planner takes every table for a few rows and may join a token's community's
-        # members before its token.
+        # Statistics, as autovacuum keeps them on a database in use.
         db.session.execute(sa.text("ANALYZE"))
         db.session.commit()
         db.engine.dispose()

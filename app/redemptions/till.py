@@ -45,7 +45,6 @@ from flask import Response
 from psycopg.rows import namedtuple_row
 
 from models import (
-    ApiToken,
     Community,
     Coupon,
     CouponStatus,
@@ -58,7 +57,6 @@ from models import (
     Redemption,
     RedemptionStatus,
     Role,
-    TokenDigest,
 )
 
 from .. import auth, authz, communities, coupons, offers, ratelimit, sql
@@ -80,9 +78,9 @@ def _read(coupon_match: sa.ColumnElement[bool]) -> sa.Select:
     """The till's one read, for coupons matched by ``coupon_match``."""
     return (
         sa.select(
-            ApiToken.digest,
-            ApiToken.revoked_at,
-            ApiToken.expires_at.label("token_expires_at"),
+            auth.TOKEN.c.digest,
+            auth.TOKEN.c.revoked_at,
+            auth.TOKEN.c.expires_at.label("token_expires_at"),
             Member.id.label("cashier_id"),
             Member.community_id,
             Member.role,
@@ -132,7 +130,6 @@ def _read(coupon_match: sa.ColumnElement[bool]) -> sa.Select:
             Offer,
             (Offer.community_id == Member.community_id) & (Offer.id == sa.bindparam("offer_id")),
         )
-        .where(TokenDigest.digest == sa.bindparam("digest"))
     )
 
 
