@@ -337,9 +337,7 @@ def _audit(actor: Member | PlatformAdmin, action: str, scope: Scope, response) -
     by_platform = isinstance(actor, PlatformAdmin)
     db.session.add(
         AuditEntry(
-            community_id=scope.community_id
-            or g.get("audited_community_id")
-            or actor.community_id,
+            community_id=scope.community_id or g.get("audited_community_id") or actor.community_id,
             actor_id=None if by_platform else actor.id,
             platform_admin_id=actor.id if by_platform else None,
             action=action,

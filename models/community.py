@@ -126,6 +126,11 @@ class SignsIn:
     def is_anonymous(self) -> bool:
         return False
 
+    def is_member(self, community_id: int, member_id: int) -> bool:
+        """Whether this is the member ``(community_id, member_id)``: ids alone may be a
+        member's and a platform admin's at once, as each table draws its own."""
+        return (self.community_id, self.id) == (community_id, member_id)
+
     def get_id(self) -> str:
         """The id a page session keeps: the person's id and a stamp of their password,
         so a new password (a reset after a lost phone) ends every session made before it."""

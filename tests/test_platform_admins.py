@@ -5,6 +5,7 @@ in the community they acted in."""
 import pytest
 import sqlalchemy as sa
 from support.concurrency import concurrently, new_community, post
+from support.coupons import issued_coupon
 from support.names import unique
 from support.pages import sign_in
 
@@ -88,6 +89,25 @@ def test_a_platform_admin_and_a_member_of_one_id_stay_apart(app, api, make_commu
         assert session["_user_id"] == platform.get_id()
         assert platform.get_id().startswith("p")
     assert client.get("/platform/communities").status_code == 200
+
+
+def test_a_platform_admin_of_a_residents_id_does_not_see_the_coupons_code(
+    api, make_community, make_member
+):
+    """Only its holder is shown a coupon's code and token: not a platform admin who
+    reads the holder's coupons and happens to have the holder's id."""
+    community = make_community()
+    fund_admin = make_member(community, Role.FUND_ADMIN)
+    resident = make_member(community)
+    coupon = issued_coupon(community, fund_admin, resident)
+    platform = platform_admin_with_id(resident.id)
+
+    for reader, holder in ((api.as_(platform), False), (api.as_(resident), True)):
+        listed = reader.get(f"/members/{resident.id}/coupons")
+        assert listed.status_code == 200
+        (shown,) = [c for c in listed.json["items"] if c["id"] == coupon.id]
+        assert (shown["code"] == coupon.code) is holder
+        assert (shown["token"] is not None) is holder
 
 
 def test_a_platform_admins_token_lives_apart_and_is_revoked(api, make_member):

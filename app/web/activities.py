@@ -247,7 +247,7 @@ def activity_page(activity):
         code_form=CodeForm(),
         action_form=ActionForm(),
         check_in_open=_check_in_open(activity),
-        own_activity=activity.created_by_id == actor.id,
+        own_activity=actor.is_member(activity.community_id, activity.created_by_id),
         room=earnings.room_this_month(actor) if wallet_of(actor) else None,
     )
 

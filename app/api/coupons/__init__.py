@@ -44,7 +44,7 @@ COUPON_FIELDS = (
 
 def shown(coupon: Coupon) -> dict:
     """The coupon as the caller may see it: token and code only for its holder."""
-    holder = g.actor.id == coupon.member_id
+    holder = g.actor.is_member(coupon.community_id, coupon.member_id)
     group = coupon.rule.merchant_group
     return {
         **{name: getattr(coupon, name) for name in COUPON_FIELDS},
