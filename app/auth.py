@@ -119,13 +119,21 @@ def issue_token(person: Member | PlatformAdmin) -> tuple[str, ApiToken | Platfor
 
 
 def revoke_token(secret: str) -> None:
+    """End the token: found through the directory, which names the community whose
+    tokens hold it (none: a platform admin's)."""
     digest = token_digest(secret)
-    for model in (ApiToken, PlatformAdminToken):
-        db.session.execute(
-            sa.update(model)
-            .where(model.digest == digest, model.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+    entry = db.session.get(TokenDigest, digest)
+    if entry is None:
+        return
+    if entry.community_id is None:
+        model, where = PlatformAdminToken, []
+    else:
+        model, where = ApiToken, [ApiToken.community_id == entry.community_id]
+    db.session.execute(
+        sa.update(model)
+        .where(*where, model.digest == digest, model.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 #: A member's token by its digest (the ``digest`` parameter), found through the
