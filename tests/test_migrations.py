@@ -292,7 +292,8 @@ def test_0016_keys_the_first_tables_by_community_and_keeps_their_rows(migration_
 
 #: Platform admins among the members, as before 0019: one who made a fund admin, used a
 #: token and a form key, and created a community from the page (its audit entry names no
-#: community) and one through the API (naming it as its target).
+#: community) and one through the API (naming it as its target); and a fund admin's page
+#: form, audited in no community then.
 ROWS_AT_0018 = (
     "INSERT INTO communities (id, slug, name, points_per_yuan, award_approval_threshold, "
     "created_at) VALUES (1, 'old', '老社区', 50, 500, '2026-11-01 08:00:00'), "
@@ -318,7 +319,8 @@ ROWS_AT_0018 = (
     "(3, NULL, 5, 'community.create', 'POST', '/api/v1/communities', 201, 2, "
     "'2026-11-02 08:00:01'), "
     "(4, 1, 6, 'member.create', 'POST', '/api/v1/communities/old/members', 201, 7, "
-    "'2026-11-01 09:00:01')",
+    "'2026-11-01 09:00:01'), "
+    "(5, NULL, 6, 'award.create', 'POST', '/admin/awards', 303, NULL, '2026-11-03 08:00:00')",
 )
 
 
@@ -356,7 +358,7 @@ def test_0019_moves_platform_admins_apart_and_keeps_every_row(migration_app):
     assert rows("SELECT member_id, key FROM idempotency_keys") == [(7, "k2")]
     assert rows(
         "SELECT id, community_id, actor_id, platform_admin_id FROM audit_log ORDER BY id"
-    ) == [(1, 1, None, 5), (2, 1, None, 5), (3, 2, None, 5), (4, 1, 6, None)]
+    ) == [(1, 1, None, 5), (2, 1, None, 5), (3, 2, None, 5), (4, 1, 6, None), (5, 1, 6, None)]
     assert all(keyed_by_community(t) for t in ("members", "api_tokens", "audit_log"))
     assert actor_key("audit_log", "actor_id") == ["community_id", "actor_id"]
 
@@ -384,6 +386,7 @@ def test_0019_moves_platform_admins_apart_and_keeps_every_row(migration_app):
         (2, 1, 12),
         (3, 2, 12),
         (4, 1, 6),
+        (5, 1, 6),
     ]
 
     upgrade()

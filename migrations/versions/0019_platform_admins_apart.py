@@ -13,8 +13,9 @@ what they do could not be keyed by community (docs/scaling.md). Now:
   across Jifen, with the community that holds it (NULL: a platform admin's).
   Signing in and a bearer token name no community; these find it.
 - ``audit_log`` keeps what happened in a community in that community, by a member
-  of it (``actor_id``) or by a platform admin (``platform_admin_id``). A
-  community's creation, logged in no community before, is logged in the new
+  of it (``actor_id``) or by a platform admin (``platform_admin_id``). Entries
+  logged in no community before are given one: a member's, their community (a
+  fund admin's page forms named none); a community's creation, the new
   community: the one its entry names as its target, else the last one made by
   the entry's time (the page's entries named none).
 - ``jifen_redeem`` claims its idempotency key on ``(community_id, member_id, key)``.
@@ -210,6 +211,7 @@ def move_platform_admins():
         )
         op.execute(
             """UPDATE audit_log SET community_id = COALESCE(
+                   (SELECT m.community_id FROM members m WHERE m.id = audit_log.actor_id),
                    (SELECT c.id FROM communities c
                      WHERE audit_log.action = 'community.create' AND c.id = audit_log.target_id),
                    (SELECT c.id FROM communities c
