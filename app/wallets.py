@@ -104,20 +104,36 @@ class HistoryLine:
 def history(member: Member, *, before: int | None, limit: int) -> list[HistoryLine]:
     """Wallet entries newest first, each with the balance right after it.
 
-    The running balance comes from a window over the wallet's own entries, in
-    the same statement as the page, so it always agrees with the entries shown.
+    The balance after an entry is the wallet's balance less every entry newer than
+    it, all read in the page's one statement, so it always agrees with the entries
+    shown and with the balance (which the database keeps as the sum of the
+    entries; reconciliation proves it). A page reads its own entries and, a page
+    further back, the sum of the newer ones: never the wallet's whole history.
     """
     wallet = wallet_or_404(member)
-    running = (
-        sa.select(
-            LedgerEntry.id,
-            LedgerEntry.transaction_id,
-            LedgerEntry.amount,
-            sa.func.sum(LedgerEntry.amount).over(order_by=LedgerEntry.id).label("balance_after"),
-        )
-        .where(LedgerEntry.account_id == wallet.id)
-        .subquery()
+    entries = sa.select(LedgerEntry.id, LedgerEntry.transaction_id, LedgerEntry.amount).where(
+        LedgerEntry.account_id == wallet.id
     )
+    if before is not None:
+        entries = entries.where(LedgerEntry.id < before)
+    page = entries.order_by(LedgerEntry.id.desc()).limit(limit).subquery()
+    balance = sa.select(Account.balance).where(Account.id == wallet.id).scalar_subquery()
+    if before is not None:
+        balance = balance - sa.func.coalesce(
+            sa.select(sa.func.sum(LedgerEntry.amount))
+            .where(LedgerEntry.account_id == wallet.id, LedgerEntry.id >= before)
+            .scalar_subquery(),
+            0,
+        )
+    newer_on_page = sa.func.coalesce(
+        sa.func.sum(page.c.amount).over(order_by=page.c.id.desc(), rows=(None, -1)), 0
+    )
+    running = sa.select(
+        page.c.id,
+        page.c.transaction_id,
+        page.c.amount,
+        (balance - newer_on_page).label("balance_after"),
+    ).subquery()
     query = (
         sa.select(
             running,
@@ -145,10 +161,7 @@ def history(member: Member, *, before: int | None, limit: int) -> list[HistoryLi
             ),
         )
         .order_by(running.c.id.desc())
-        .limit(limit)
     )
-    if before is not None:
-        query = query.where(running.c.id < before)
     return [
         HistoryLine(
             id=row.id,
