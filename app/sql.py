@@ -4,6 +4,7 @@ import functools
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
@@ -105,7 +106,9 @@ def _unnest_insert(
 # more. Through the ORM each such statement cost more CPU than the database spent
 # answering it (building the cache key, the execution context, the loading of
 # entities); on PostgreSQL they go to the driver as prepared statements instead,
-# on the session's own connection, so they see the request's transaction.
+# on the session's own connection, so they see the request's transaction. A read
+# that comes before any write runs outside a transaction: a request that only
+# reads then costs its reads' round trips alone, with no BEGIN and no COMMIT.
 
 
 _PSYCOPG = psycopg_dialect.dialect()
@@ -130,16 +133,24 @@ def hot_row(statement: sa.Select, parameters: dict):
     """The first row of ``statement`` or None: on PostgreSQL through the driver's
     prepared statement (values as the driver gives them), elsewhere through the
     session (values as SQLAlchemy's types give them; :func:`adopt` knows which)."""
-    if not on_postgresql():
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
         return db.session.execute(statement, parameters).first()
-    pooled = db.session.connection().connection
+    pooled = connection.connection
     cursor = pooled.info.get(_CURSOR)
     if cursor is None or cursor.connection is not pooled.driver_connection:
         cursor = pooled.info[_CURSOR] = pooled.driver_connection.cursor(row_factory=namedtuple_row)
     text = driver_sql(statement)
     for watch in watchers:
         watch(text, parameters)
-    return cursor.execute(text, parameters, prepare=True).fetchone()
+    driver = pooled.driver_connection
+    if driver.info.transaction_status != TransactionStatus.IDLE:
+        return cursor.execute(text, parameters, prepare=True).fetchone()
+    driver.autocommit = True
+    try:
+        return cursor.execute(text, parameters, prepare=True).fetchone()
+    finally:
+        driver.autocommit = False
 
 
 def columns_of(model, prefix: str) -> list[sa.Label]:

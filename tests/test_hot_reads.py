@@ -81,3 +81,23 @@ def test_the_balance_read_sees_the_requests_own_writes(make_community, make_memb
         sa.update(type(wallet)).where(type(wallet).id == wallet.id).values(balance=40)
     )
     assert wallets.balance(member).points == 40
+
+
+@pytest.mark.postgres
+def test_a_read_before_any_write_sends_no_begin(pg):
+    """In service a request that only reads opens no transaction, so it has no
+    COMMIT to send; after a write its reads join the request's transaction."""
+    from psycopg.pq import TransactionStatus
+
+    with pg.test_request_context():
+        driver = db.session.connection().connection.driver_connection
+        assert sql.hot_row(auth._ACTOR_BY_DIGEST, {"digest": auth.token_digest("jf_x")}) is None
+        assert driver.info.transaction_status == TransactionStatus.IDLE
+        assert driver.autocommit is False
+
+        db.session.execute(sa.text("CREATE TEMPORARY TABLE written (n int) ON COMMIT DROP"))
+        db.session.execute(sa.text("INSERT INTO written VALUES (7)"))
+        read = sa.select(sa.literal_column("n")).select_from(sa.table("written"))
+        assert sql.hot_row(read, {}) == (7,)
+        assert driver.info.transaction_status == TransactionStatus.INTRANS
+        db.session.rollback()
