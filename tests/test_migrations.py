@@ -5,6 +5,7 @@ SQLite file, or on PostgreSQL a uniquely named database created for the test
 and dropped after it. The session's shared database is not touched.
 """
 
+import re
 import uuid
 
 import pytest
@@ -98,11 +99,34 @@ def functions() -> set[str]:
         )
 
 
+def included_columns() -> dict[str, list[str]]:
+    """Each index's ``INCLUDE`` columns as PostgreSQL holds them (which the
+    comparison of schemas does not look at)."""
+    with db.engine.connect() as connection:
+        definitions = connection.exec_driver_sql(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+        ).all()
+    found = {name: re.search(r" INCLUDE \((.*)\)$", definition) for name, definition in definitions}
+    return {name: included[1].split(", ") for name, included in found.items() if included}
+
+
+def included_by_the_models() -> dict[str, list[str]]:
+    return {
+        index.name: list(index.dialect_options["postgresql"]["include"])
+        for table in models.metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["include"]
+    }
+
+
 def assert_migrated_schema_is_the_models():
     assert table_names() == set(models.metadata.tables) | {"alembic_version"}
     assert schema_differences() == []
     names = triggers()
     if on_postgres_now():
+        assert included_columns() == included_by_the_models()
         assert "ledger_entries_balanced" in names
         assert {f"{table}_append_only" for table in APPEND_ONLY} <= names
         assert {"ledger_check_balanced", "jifen_refuse_change", "jifen_redeem"} <= functions()
