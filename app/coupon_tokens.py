@@ -53,9 +53,31 @@ class CouponExpired(Conflict):
 # --- short codes -------------------------------------------------------------
 
 
-def new_code() -> str:
-    """A random code: one draw below 30^10 (about 49 bits), written in the code alphabet."""
-    number = secrets.randbelow(len(CODE_ALPHABET) ** CODE_LENGTH)
+#: How many codes there are: 30^10, about 49 bits.
+CODE_SPACE = len(CODE_ALPHABET) ** CODE_LENGTH
+#: 64-bit draws below this are kept; it is a multiple of ``CODE_SPACE``, so each
+#: code is exactly as likely as any other.
+_KEPT_BELOW = (1 << 64) // CODE_SPACE * CODE_SPACE
+
+
+def new_codes(count: int) -> list[str]:
+    """``count`` random codes, each uniform over the code space.
+
+    The random bytes come from the operating system in one read per batch, not one
+    per code: a coupon run draws 100,000. A 64-bit draw at or above the largest
+    multiple of the code space is thrown away (about 1 in 43,000) and made up."""
+    codes: list[str] = []
+    while len(codes) < count:
+        drawn = secrets.token_bytes(8 * (count - len(codes)))
+        codes += [
+            _written(number % CODE_SPACE)
+            for (number,) in struct.iter_unpack("<Q", drawn)
+            if number < _KEPT_BELOW
+        ]
+    return codes
+
+
+def _written(number: int) -> str:
     digits = []
     for _position in range(CODE_LENGTH):
         number, digit = divmod(number, len(CODE_ALPHABET))

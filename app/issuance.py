@@ -32,7 +32,7 @@ from models import (
 )
 
 from . import coupons, ledger, sql
-from .coupon_tokens import new_code
+from .coupon_tokens import new_codes
 from .coupons import EscrowMove, chunks, post_coupon_escrow
 from .earnings import Period, earnings_by_member
 from .extensions import db
@@ -99,9 +99,9 @@ def eligible(rule: IssuanceRule, period: Period) -> list[Candidate]:
     )
     left_out = set(holding) | set(inactive)
     return [
-        Candidate(row.member_id, row.wallet_id, int(row.points))
-        for row in rows
-        if row.member_id not in left_out
+        Candidate(member_id, wallet_id, int(points))
+        for member_id, wallet_id, points in rows
+        if member_id not in left_out
     ]
 
 
@@ -203,7 +203,10 @@ def _still_funded(
         sa.select(
             Account.id, Account.community_id, Account.unit, Account.member_id, Account.balance
         )
-        .where(Account.community_id == community_id, Account.id.in_(c.wallet_id for c in batch))
+        .where(
+            Account.community_id == community_id,
+            sql.among(Account.id, (c.wallet_id for c in batch)),
+        )
         .order_by(Account.id)
         .with_for_update()
     )
@@ -233,13 +236,8 @@ def _insert_coupons(
         returned = sql.insert_many(
             table,
             [
-                dict(
-                    member_id=c.member_id,
-                    code=new_code(),
-                    points=c.points,
-                    points_remaining=c.points,
-                )
-                for c in pending.values()
+                dict(member_id=c.member_id, code=code, points=c.points, points_remaining=c.points)
+                for c, code in zip(pending.values(), new_codes(len(pending)), strict=True)
             ],
             same=dict(
                 community_id=run.community_id,

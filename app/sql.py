@@ -31,6 +31,16 @@ def locked(instance):
     ).scalar_one()
 
 
+def among(column: sa.ColumnElement, values) -> sa.ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL the values go as one array (``= ANY``):
+    a batch of a thousand ids is then one parameter, not a thousand placeholders
+    rendered into a statement too long for the driver to keep parsed."""
+    values = list(values)
+    if on_postgresql():
+        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def insert(model):
     """``INSERT`` for the session's database, with its ``ON CONFLICT`` clauses."""
     return (postgresql.insert if on_postgresql() else sqlite.insert)(model)

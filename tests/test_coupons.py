@@ -113,10 +113,19 @@ def test_coupon_valid_at_every_merchant_or_the_rules_group(
 
 
 def test_codes_have_no_look_alikes():
-    codes = {coupon_tokens.new_code() for _ in range(500)}
+    codes = set(coupon_tokens.new_codes(500))
     assert len(codes) == 500
     assert all(len(code) == 10 for code in codes)
     assert not set("".join(codes)) & set("01ILOU")
+
+
+def test_a_draw_beyond_the_last_whole_code_space_is_made_up(monkeypatch):
+    """Draws at or above the largest multiple of 30^10 would make low codes likelier."""
+    beyond = (coupon_tokens._KEPT_BELOW).to_bytes(8, "little")
+    last = (coupon_tokens._KEPT_BELOW - 1).to_bytes(8, "little")
+    reads = iter([beyond + last, (1).to_bytes(8, "little")])
+    monkeypatch.setattr(coupon_tokens.secrets, "token_bytes", lambda n: next(reads)[:n])
+    assert coupon_tokens.new_codes(2) == ["ZZZZZZZZZZ", "3222222222"]
 
 
 def test_a_typed_code_finds_the_coupon(community, admin, resident, make_community):

@@ -283,7 +283,7 @@ def test_a_run_that_finds_no_free_coupon_code_is_refused_and_changes_nothing(
     rule = fund.post(f"/communities/{community.slug}/issuance-rules", json=rule_body()).json
     path = f"/communities/{community.slug}/issuance-runs"
     body = {"rule_id": rule["id"], "period": str(last_month())}
-    monkeypatch.setattr(issuance, "new_code", lambda: "AAAAAAAAAA")
+    monkeypatch.setattr(issuance, "new_codes", lambda count: ["AAAAAAAAAA"] * count)
     assert fund.post(path, json=body, key=True).json["issued"] == 1
     earn(make_member(community), 300)
     before = (count(IssuanceRun), count(Coupon), count(LedgerTransaction))

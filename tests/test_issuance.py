@@ -350,17 +350,17 @@ def test_a_taken_code_is_replaced(community, admin, make_member, monkeypatch):
     first, second = make_member(community), make_member(community)
     earn(first, 300)
     rule = make_rule(community, admin)
-    monkeypatch.setattr(issuance, "new_code", lambda: "AAAAAAAAAA")
+    monkeypatch.setattr(issuance, "new_codes", lambda count: ["AAAAAAAAAA"] * count)
     issuance.issue_coupons(rule, last_month())
     earn(second, 300)
     codes = iter(["AAAAAAAAAA", "BBBBBBBBBB"])
-    monkeypatch.setattr(issuance, "new_code", lambda: next(codes))
+    monkeypatch.setattr(issuance, "new_codes", lambda count: [next(codes) for _ in range(count)])
 
     run = issuance.issue_coupons(rule, last_month())
 
     assert run.issued == 1
     assert [c.code for c in coupons_of(second)] == ["BBBBBBBBBB"]
-    monkeypatch.setattr(issuance, "new_code", lambda: "BBBBBBBBBB")
+    monkeypatch.setattr(issuance, "new_codes", lambda count: ["BBBBBBBBBB"] * count)
     third = make_member(community)
     earn(third, 300)
     with pytest.raises(Conflict):
