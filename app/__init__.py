@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import swagger_ui_bundle
 from flask import Flask, current_app, g, has_request_context, request, send_from_directory, session
 from flask_login import current_user
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -62,6 +63,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
+        else:
+            _configure_postgresql(db.engine)
         replica.init_app(db.engines)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     babel.init_app(app, locale_selector=select_locale)
@@ -117,6 +120,19 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _configure_postgresql(engine: sa.Engine) -> None:
+    """Lists go to PostgreSQL as binary arrays.
+
+    Batches pass their rows as arrays (``app.sql.insert_many``, the guarded balance
+    moves): a coupon run sends 1,500 of them, 100,000 values in all. psycopg
+    writes an array in its binary format in about a third of the CPU of its text
+    format, which it otherwise picks for a list."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 def register_request_boundary(app: Flask) -> None:
