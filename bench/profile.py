@@ -9,7 +9,7 @@
 ``bench.redeem`` do, then serve the same requests in this one process through
 Flask's test client (no gunicorn, no wrk, so the figures are the app's own): CPU
 per request, the same for the plain Flask app of ``bench.plain``, and, under
-cProfile, each layer's share of the app's own time (Flask and Werkzeug,
+cProfile, each layer's share of the request's time (Flask and Werkzeug,
 SQLAlchemy, psycopg, marshmallow and flask-smorest, Jifen's modules). cProfile
 slows Python down, and more where calls are many and small, so the shares are
 what to read, not the profiled milliseconds.
@@ -354,7 +354,7 @@ def print_served(found: dict, plain_ms: float) -> None:
     print(f"request                     {found['request']}")
     print(f"cpu_ms_per_request          {found['cpu_ms']:.3f} (in this process)")
     print(f"plain_flask_cpu_ms          {plain_ms:.3f} (bench/plain.py, in this process)")
-    print("share of the app's own time under cProfile:")
+    print("share of the request's time under cProfile, waits included:")
     for layer, share in found["layers"]:
         print(f"  {share:6.1%}  {layer}")
 
