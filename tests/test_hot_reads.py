@@ -4,6 +4,7 @@ values of the same types, as the ORM loads, and see the request's own writes."""
 
 import pytest
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 
 from app import auth, sql, wallets
 from app.extensions import db
@@ -87,8 +88,6 @@ def test_the_balance_read_sees_the_requests_own_writes(make_community, make_memb
 def test_a_read_before_any_write_sends_no_begin(pg):
     """In service a request that only reads opens no transaction, so it has no
     COMMIT to send; after a write its reads join the request's transaction."""
-    from psycopg.pq import TransactionStatus
-
     with pg.test_request_context():
         driver = db.session.connection().connection.driver_connection
         assert sql.hot_row(auth._ACTOR_BY_DIGEST, {"digest": auth.token_digest("jf_x")}) is None

@@ -6,7 +6,7 @@ it reverses. At a city's size those rows lie two to a page among fifty
 communities' (the heap is in the order they were posted), so each such read
 visited about 45,000 pages for one community's 100,000 transactions
 (``bin/bench profile city``: the report in total at 3.2 times the small
-database's time, and the coupon run's eligibility at 2.3 times).
+database's time, and the coupon run's eligibility at 2.4 times).
 ``ix_ledger_transactions_community_created_at`` now carries those columns, so
 the reads take them from the index, where a community's rows lie together. It
 replaces the index of the same key, so a posting still writes one entry to it.
